@@ -1,0 +1,73 @@
+// REST client for the GroundChat service (/api). Every failure becomes an ApiError whose message
+// is a sentence a person can read: the server's `reason` when it sent one, never a raw body or trace.
+
+export class ApiError extends Error {
+  constructor(status, code, reason) {
+    super(reason);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const MAX_REASON = 300;
+
+async function errorFrom(response) {
+  let code = `http_${response.status}`;
+  let reason = null;
+  try {
+    const body = await response.json();
+    if (body && typeof body.reason === 'string' && body.reason.trim()) reason = body.reason.trim();
+    if (body && typeof body.error === 'string') code = body.error;
+  } catch {
+    // not JSON (proxy page, HTML error): fall back to a generic sentence below
+  }
+  if (!reason) reason = genericReason(response.status);
+  if (reason.length > MAX_REASON) reason = reason.slice(0, MAX_REASON) + '…';
+  return new ApiError(response.status, code, reason);
+}
+
+function genericReason(status) {
+  if (status === 404) return 'Not found (it may have been deleted).';
+  if (status === 413) return 'The file is too large.';
+  if (status === 415) return 'This file type is not supported.';
+  if (status >= 500) return `The server had a problem (HTTP ${status}). Please try again.`;
+  return `The request was refused (HTTP ${status}).`;
+}
+
+async function request(method, path, { json, form } = {}) {
+  const init = { method, headers: { Accept: 'application/json' } };
+  if (json !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(json);
+  } else if (form) {
+    init.body = form;
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError(0, 'network', 'Cannot reach the GroundChat server. Is it running?');
+  }
+  if (!response.ok) throw await errorFrom(response);
+  if (response.status === 204) return null;
+  const type = response.headers.get('Content-Type') || '';
+  return type.includes('json') ? response.json() : null;
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  listConversations: (page = 0, size = 50) => request('GET', `/api/conversations?page=${page}&size=${size}`),
+  createConversation: (title) => request('POST', '/api/conversations', { json: title ? { title } : {} }),
+  getConversation: (id) => request('GET', `/api/conversations/${enc(id)}`),
+  renameConversation: (id, title) => request('PATCH', `/api/conversations/${enc(id)}`, { json: { title } }),
+  deleteConversation: (id) => request('DELETE', `/api/conversations/${enc(id)}`),
+  uploadImage(file) {
+    const form = new FormData();
+    form.append('file', file, file.name || 'pasted-image.png');
+    return request('POST', '/api/images', { form });
+  },
+  imageUrl: (id) => `/api/images/${enc(id)}`,
+  exportUrl: (id) => `/api/conversations/${enc(id)}/export`,
+  cocoUrl: (id) => `/api/conversations/${enc(id)}/export/coco`,
+};

@@ -1,0 +1,284 @@
+"""The pix2emb grounding model (NExT-Chat style, small enough to train on a CPU).
+
+Parts, each exported as its own ONNX file:
+- VisionEncoder: CNN -> image tokens (8x8 grid, projected to the decoder width, with 2-D positions)
+  and a stride-4 feature map for the mask decoder and the proposal head.
+- Decoder: GPT-style decoder-only transformer with a KV cache; returns logits and the last hidden state.
+- BoxDecoder: hidden state at <at> -> box (x1,y1,x2,y2 normalized to the padded square).
+- BoxEncoder: box -> input embedding of a <boxes> slot (model-made and user-drawn boxes alike).
+- MaskDecoder: samples the feature map on a grid over the box's crop frame, conditions it on the location
+  embedding (FiLM) and predicts mask logits on that grid, plus a mask quality score.
+- PointHead: hidden state of a word -> a point on the object the word names (per-word alignment).
+- ProposalHead: dense objectness + box per feature cell (CenterNet-like) for dense captioning.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, asdict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class ModelConfig:
+    vocab: int = 80
+    hidden: int = 192
+    layers: int = 4
+    heads: int = 4
+    max_seq: int = 320
+    image_size: int = 128
+    image_grid: int = 8  # image tokens = grid * grid
+    feature_channels: int = 48
+    feature_size: int = 32  # stride-4 feature map
+    mask_size: int = 32  # mask logits grid over the crop frame
+    mask_crop_expand: float = 0.25
+    proposal_grid: int = 16
+
+    @property
+    def head_dim(self):
+        return self.hidden // self.heads
+
+    @property
+    def image_tokens(self):
+        return self.image_grid * self.image_grid
+
+    def to_dict(self):
+        return asdict(self)
+
+
+def conv_bn(cin, cout, stride=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+def coord_channels(n, h, w, device):
+    ys = torch.linspace(-1, 1, h, device=device).view(1, 1, h, 1).expand(n, 1, h, w)
+    xs = torch.linspace(-1, 1, w, device=device).view(1, 1, 1, w).expand(n, 1, h, w)
+    return torch.cat([xs, ys], 1)
+
+
+class VisionEncoder(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.stem = conv_bn(5, 24, 2)  # 64
+        self.s2 = nn.Sequential(conv_bn(24, 48, 2), conv_bn(48, 48))  # 32
+        self.s3 = nn.Sequential(conv_bn(48, 96, 2), conv_bn(96, 96))  # 16
+        self.s4 = nn.Sequential(conv_bn(96, 160, 2), conv_bn(160, 160))  # 8
+        self.lat2 = nn.Conv2d(48, c.feature_channels, 1)
+        self.lat3 = nn.Conv2d(96, c.feature_channels, 1)
+        self.lat4 = nn.Conv2d(160, c.feature_channels, 1)
+        self.fuse = conv_bn(c.feature_channels, c.feature_channels)
+        self.proj = nn.Sequential(nn.Linear(160, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.hidden))
+        self.pos = nn.Parameter(torch.randn(1, c.image_tokens, c.hidden) * 0.02)
+
+    def forward(self, pixel_values):
+        n, _, h, w = pixel_values.shape
+        x = torch.cat([pixel_values, coord_channels(n, h, w, pixel_values.device)], 1)
+        x2 = self.s2(self.stem(x))
+        x3 = self.s3(x2)
+        x4 = self.s4(x3)
+        fm = self.lat2(x2) + F.interpolate(self.lat3(x3), scale_factor=2.0, mode="nearest") \
+            + F.interpolate(self.lat4(x4), scale_factor=4.0, mode="nearest")
+        feature_map = self.fuse(fm)
+        tokens = x4.flatten(2).transpose(1, 2)
+        image_embeds = self.proj(tokens) + self.pos
+        return image_embeds, feature_map
+
+
+class Attention(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.h, self.d = c.heads, c.head_dim
+        self.qkv = nn.Linear(c.hidden, 3 * c.hidden)
+        self.out = nn.Linear(c.hidden, c.hidden)
+
+    def forward(self, x, bias, past_k=None, past_v=None):
+        n, l, _ = x.shape
+        q, k, v = self.qkv(x).view(n, l, 3, self.h, self.d).permute(2, 0, 3, 1, 4)
+        if past_k is not None:
+            k = torch.cat([past_k, k], 2)
+            v = torch.cat([past_v, v], 2)
+        att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(self.d)) + bias
+        y = att.softmax(-1) @ v
+        return self.out(y.transpose(1, 2).reshape(n, l, -1)), k, v
+
+
+class Block(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(c.hidden), nn.LayerNorm(c.hidden)
+        self.attn = Attention(c)
+        self.mlp = nn.Sequential(nn.Linear(c.hidden, 4 * c.hidden), nn.GELU(), nn.Linear(4 * c.hidden, c.hidden))
+
+    def forward(self, x, bias, past_k=None, past_v=None):
+        a, k, v = self.attn(self.ln1(x), bias, past_k, past_v)
+        x = x + a
+        return x + self.mlp(self.ln2(x)), k, v
+
+
+class Decoder(nn.Module):
+    """Causal transformer over input embeddings. Position embeddings are added inside, from position_ids."""
+
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.c = c
+        self.tok = nn.Embedding(c.vocab, c.hidden)
+        self.pos = nn.Embedding(c.max_seq, c.hidden)
+        self.blocks = nn.ModuleList([Block(c) for _ in range(c.layers)])
+        self.ln = nn.LayerNorm(c.hidden)
+        self.head = nn.Linear(c.hidden, c.vocab, bias=False)
+
+    def forward(self, inputs_embeds, attention_mask, position_ids, past=None):
+        """attention_mask: [N, P+L] (1 = attend); past: list of (k, v) [N, heads, P, head_dim] or None."""
+        n, l, _ = inputs_embeds.shape
+        total = attention_mask.shape[1]
+        p = total - l
+        qi = torch.arange(l, device=inputs_embeds.device).view(l, 1) + p
+        kj = torch.arange(total, device=inputs_embeds.device).view(1, total)
+        allowed = (kj <= qi).view(1, 1, l, total) & (attention_mask.view(n, 1, 1, total) > 0)
+        bias = torch.zeros(allowed.shape, dtype=inputs_embeds.dtype, device=inputs_embeds.device)
+        bias = bias.masked_fill(~allowed, -1e4)
+        x = inputs_embeds + self.pos(position_ids)
+        presents = []
+        for i, blk in enumerate(self.blocks):
+            pk, pv = (past[i] if past is not None else (None, None))
+            x, k, v = blk(x, bias, pk, pv)
+            presents.append((k, v))
+        hidden = self.ln(x)
+        return self.head(hidden), hidden, presents
+
+
+class BoxDecoder(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.hidden), nn.GELU(),
+                                 nn.Linear(c.hidden, 4))
+
+    def forward(self, hidden_state):
+        o = torch.sigmoid(self.mlp(hidden_state))
+        cx, cy, w, h = o[:, 0], o[:, 1], o[:, 2], o[:, 3]
+        return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
+
+
+class BoxEncoder(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.freqs = nn.Parameter(torch.randn(4, 32) * 4.0, requires_grad=False)  # Fourier features of the box
+        self.mlp = nn.Sequential(nn.Linear(4 + 64, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.hidden))
+
+    def forward(self, box):
+        f = (box * 2 - 1) @ self.freqs * math.pi
+        return self.mlp(torch.cat([box, f.sin(), f.cos()], 1))
+
+
+def crop_grid(box, size, expand):
+    """Sampling grid (grid_sample coords, -1..1 over the padded square) of size x size cell centres covering
+    the box grown by `expand` of its width/height on each side."""
+    n = box.shape[0]
+    x1, y1, x2, y2 = box[:, 0], box[:, 1], box[:, 2], box[:, 3]
+    w, h = (x2 - x1).clamp(min=1e-3), (y2 - y1).clamp(min=1e-3)
+    cx1, cy1 = x1 - expand * w, y1 - expand * h
+    cw, ch = w * (1 + 2 * expand), h * (1 + 2 * expand)
+    t = (torch.arange(size, dtype=box.dtype, device=box.device) + 0.5) / size
+    gx = cx1.view(n, 1, 1) + cw.view(n, 1, 1) * t.view(1, 1, size)
+    gy = cy1.view(n, 1, 1) + ch.view(n, 1, 1) * t.view(1, size, 1)
+    gx = gx.expand(n, size, size)
+    gy = gy.expand(n, size, size)
+    return torch.stack([gx * 2 - 1, gy * 2 - 1], -1)
+
+
+class MaskDecoder(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.size, self.expand = c.mask_size, c.mask_crop_expand
+        ch = 32
+        self.inp = nn.Conv2d(c.feature_channels + 2, ch, 1)
+        self.film = nn.Linear(c.hidden, 2 * ch)
+        self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, 1, 1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(ch, ch, 3, 1, 1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(ch, ch, 3, 1, 1), nn.ReLU(inplace=True))
+        self.logits = nn.Conv2d(ch, 1, 1)
+        self.score = nn.Sequential(nn.Linear(ch, 64), nn.ReLU(inplace=True), nn.Linear(64, 1))
+
+    def forward(self, feature_map, box, location_embedding):
+        """feature_map [N or 1, C, H, W] (broadcast over boxes when 1), box [N,4], embedding [N,D]."""
+        n = box.shape[0]
+        if feature_map.shape[0] != n:
+            feature_map = feature_map.expand(n, -1, -1, -1)
+        grid = crop_grid(box, self.size, self.expand)
+        f = F.grid_sample(feature_map, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        # crop-relative coordinates tell the decoder where the box edges are inside the crop
+        x = self.inp(torch.cat([f, coord_channels(n, self.size, self.size, f.device)], 1))
+        g, b = self.film(location_embedding).view(n, 2, -1, 1, 1).unbind(1)
+        x = F.relu(x * (1 + g) + b)
+        x = self.body(x)
+        mask_logits = self.logits(x)[:, 0]
+        mask_score = torch.sigmoid(self.score(x.mean((2, 3))))[:, 0]
+        return mask_logits, mask_score
+
+
+class PointHead(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.GELU(), nn.Linear(c.hidden, 2))
+
+    def forward(self, hidden_state):
+        return torch.sigmoid(self.mlp(hidden_state))
+
+
+class ProposalHead(nn.Module):
+    """Per cell of a proposal_grid x proposal_grid map: objectness (an object's centre is in this cell) and
+    its box as (centre offset in the cell, log size)."""
+
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.g = c.proposal_grid
+        self.body = nn.Sequential(conv_bn(c.feature_channels, 64, 2), conv_bn(64, 64))
+        self.obj = nn.Conv2d(64, 1, 1)
+        self.reg = nn.Conv2d(64, 4, 1)
+
+    def raw(self, feature_map):
+        x = self.body(feature_map)
+        return self.obj(x)[:, 0], self.reg(x)
+
+    def decode(self, reg):
+        n, _, g, _ = reg.shape
+        cells = (torch.arange(g, dtype=reg.dtype, device=reg.device) + 0.5) / g
+        cx = cells.view(1, 1, g) + torch.tanh(reg[:, 0]) / g
+        cy = cells.view(1, g, 1) + torch.tanh(reg[:, 1]) / g
+        w, h = torch.sigmoid(reg[:, 2]), torch.sigmoid(reg[:, 3])
+        return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1).view(n, g * g, 4)
+
+    def forward(self, feature_map):
+        obj, reg = self.raw(feature_map)
+        n = obj.shape[0]
+        return self.decode(reg), torch.sigmoid(obj).view(n, -1)
+
+
+class GroundingModel(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.config = c
+        self.vision = VisionEncoder(c)
+        self.decoder = Decoder(c)
+        self.box_decoder = BoxDecoder(c)
+        self.box_encoder = BoxEncoder(c)
+        self.mask_decoder = MaskDecoder(c)
+        self.point_head = PointHead(c)
+        self.proposal_head = ProposalHead(c)
+
+
+def box_iou_giou(a, b):
+    """Elementwise IoU and GIoU of boxes [N,4]."""
+    ix1, iy1 = torch.max(a[:, 0], b[:, 0]), torch.max(a[:, 1], b[:, 1])
+    ix2, iy2 = torch.min(a[:, 2], b[:, 2]), torch.min(a[:, 3], b[:, 3])
+    inter = (ix2 - ix1).clamp(min=0) * (iy2 - iy1).clamp(min=0)
+    area_a = (a[:, 2] - a[:, 0]).clamp(min=0) * (a[:, 3] - a[:, 1]).clamp(min=0)
+    area_b = (b[:, 2] - b[:, 0]).clamp(min=0) * (b[:, 3] - b[:, 1]).clamp(min=0)
+    union = area_a + area_b - inter + 1e-7
+    iou = inter / union
+    cx1, cy1 = torch.min(a[:, 0], b[:, 0]), torch.min(a[:, 1], b[:, 1])
+    cx2, cy2 = torch.max(a[:, 2], b[:, 2]), torch.max(a[:, 3], b[:, 3])
+    hull = (cx2 - cx1) * (cy2 - cy1) + 1e-7
+    return iou, iou - (hull - union) / hull

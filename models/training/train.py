@@ -1,0 +1,225 @@
+"""Trains the grounding model from scratch on the synthetic world. Resumable; prints progress.
+
+    /usr/bin/python3 models/training/train.py --run models/training/runs/default --steps 6000
+
+Curriculum (TinyGroundingGPT style): stage 1 (single objects, attributes, regions) for the first
+`--stage1` fraction of the steps, then stage 2 (relations, ordinals, long grounded answers).
+Losses as NExT-Chat: LM cross-entropy (slot tokens excluded), 2*L1 + 0.2*(1-GIoU) on boxes, two
+cycle-consistency losses between box encoder and decoder, focal + dice on masks, L1 on word points,
+plus the proposal head's objectness focal loss and box loss.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from batching import collate, image_batch, object_masks, sample_encoded  # noqa: E402
+from conversations import jitter_box  # noqa: E402
+from model import GroundingModel, ModelConfig, box_iou_giou, crop_grid  # noqa: E402
+from scenes import IMAGE_SIZE, load_cache, normalize  # noqa: E402
+from tokenizer import WordTokenizer  # noqa: E402
+
+
+def focal_loss(logits, target, alpha=0.25, gamma=2.0):
+    p = torch.sigmoid(logits)
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    pt = p * target + (1 - p) * (1 - target)
+    a = alpha * target + (1 - alpha) * (1 - target)
+    return (a * ce * (1 - pt) ** gamma).mean()
+
+
+def dice_loss(logits, target):
+    p = torch.sigmoid(logits).flatten(1)
+    t = target.flatten(1)
+    return (1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)).mean()
+
+
+def box_loss(pred, gt):
+    _, giou = box_iou_giou(pred, gt)
+    return 2 * (pred - gt).abs().sum(1).mean() + 0.2 * (1 - giou).mean()
+
+
+def embed_sequence(model, batch, image_embeds):
+    """Token embeddings with image rows at 1..T and box-encoder embeddings at <boxes> slots."""
+    x = model.decoder.tok(batch["ids"])
+    t = image_embeds.shape[1]
+    x = torch.cat([x[:, :1], image_embeds, x[:, 1 + t:]], 1)
+    if batch["slot_box"].shape[0]:
+        x = x.index_put(batch["slot_index"], model.box_encoder(batch["slot_box"]))
+    return x
+
+
+def mask_losses(model, cache, scene_ids, feature_map, rng, per_batch):
+    picks = [(b, k) for b, s in enumerate(scene_ids) for k in range(len(cache["objects"][s]))]
+    rng.shuffle(picks)
+    picks = picks[:per_batch]
+    boxes, masks, fms = [], [], []
+    for b, k in picks:
+        s = scene_ids[b]
+        boxes.append(jitter_box(cache["objects"][s][k]["box"], rng, 0.05))
+        masks.append(object_masks(cache, s, IMAGE_SIZE)[k])
+        fms.append(b)
+    box = torch.tensor(boxes, dtype=torch.float32)
+    c = model.config
+    grid = crop_grid(box, c.mask_size, c.mask_crop_expand)
+    target = (F.grid_sample(torch.stack(masks)[:, None], grid, mode="bilinear", align_corners=False)[:, 0] > 0.5).float()
+    logits, score = model.mask_decoder(feature_map[fms], box, model.box_encoder(box))
+    with torch.no_grad():
+        pred = (logits > 0).float()
+        inter = (pred * target).flatten(1).sum(1)
+        union = ((pred + target) > 0).float().flatten(1).sum(1)
+        iou = inter / union.clamp(min=1)
+    loss = 20 * focal_loss(logits, target) + dice_loss(logits, target) + (score - iou).abs().mean()
+    return loss, iou.mean().item()
+
+
+def proposal_losses(model, cache, scene_ids, feature_map):
+    head = model.proposal_head
+    g = head.g
+    obj, reg = head.raw(feature_map)
+    boxes = head.decode(reg)
+    target = torch.zeros_like(obj)
+    pos_pred, pos_gt = [], []
+    for b, s in enumerate(scene_ids):
+        for o in cache["objects"][s]:
+            x1, y1, x2, y2 = o["box"]
+            gx, gy = min(int((x1 + x2) / 2 * g), g - 1), min(int((y1 + y2) / 2 * g), g - 1)
+            target[b, gy, gx] = 1.0
+            pos_pred.append(boxes[b, gy * g + gx])
+            pos_gt.append(o["box"])
+    loss = 10 * focal_loss(obj, target)
+    if pos_pred:
+        loss = loss + box_loss(torch.stack(pos_pred), torch.tensor(pos_gt, dtype=torch.float32))
+    return loss
+
+
+def train_step(model, cache, tok, rng, stage, cfg, args):
+    c = model.config
+    samples = [sample_encoded(cache, tok, rng, stage, c.image_tokens, args.max_len) for _ in range(args.batch)]
+    scene_ids = [s for s, _ in samples]
+    batch = collate([e for _, e in samples], tok.id("<pad>"))
+    pixels = normalize(image_batch(cache, scene_ids))
+    image_embeds, feature_map = model.vision(pixels)
+    x = embed_sequence(model, batch, image_embeds)
+    n, l, _ = x.shape
+    pos = torch.arange(l).view(1, l).expand(n, l)
+    logits, hidden, _ = model.decoder(x, torch.ones(n, l, dtype=torch.long), pos)
+    tgt = batch["target"][:, 1:]
+    lm = F.cross_entropy(logits[:, :-1][tgt], batch["ids"][:, 1:][tgt])
+    losses = {"lm": lm}
+    gt = torch.tensor([cache["objects"][scene_ids[b]][o]["box"] for b, o in batch["at_object"]], dtype=torch.float32)
+    h_at = hidden[batch["at_index"]]
+    stats = {}
+    if len(gt):
+        pred = model.box_decoder(h_at)
+        losses["box"] = args.box_weight * box_loss(pred, gt)
+        # cycle consistency: decode(encode(box)) = box, and encode(decode(h)) stays close to the slot embedding
+        cyc_box = model.box_decoder(model.box_encoder(gt))
+        losses["cycle"] = 0.5 * (cyc_box - gt).abs().sum(1).mean() + \
+            0.1 * F.smooth_l1_loss(model.box_encoder(pred), model.box_encoder(gt).detach())
+        stats["iou"] = box_iou_giou(pred.detach(), gt)[0].mean().item()
+    if len(batch["word_object"]):
+        pts = torch.tensor([cache["objects"][scene_ids[b]][o]["point"] for b, o in batch["word_object"]])
+        losses["point"] = 2 * (model.point_head(hidden[batch["word_index"]]) - pts).abs().sum(1).mean()
+    losses["mask"], stats["mask_iou"] = mask_losses(model, cache, scene_ids, feature_map, rng, args.mask_objects)
+    losses["proposal"] = proposal_losses(model, cache, scene_ids, feature_map)
+    return losses, stats
+
+
+def lr_at(step, total, base, warmup=200):
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup)))))
+
+
+def save(path, model, opt, step, args):
+    tmp = path + ".tmp"
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                "config": model.config.to_dict(), "args": vars(args)}, tmp)
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, help="run folder (checkpoint, log); resumes if it has a checkpoint")
+    ap.add_argument("--cache", help="scene cache (default RUN/../scenes_train.pt, built if missing)")
+    ap.add_argument("--scenes", type=int, default=30000)
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--max-len", type=int, default=224)
+    ap.add_argument("--stage1", type=float, default=0.3)
+    ap.add_argument("--box-weight", type=float, default=4.0)
+    ap.add_argument("--mask-objects", type=int, default=24)
+    ap.add_argument("--minutes", type=float, default=0, help="stop (with a checkpoint) after this many minutes")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.run, exist_ok=True)
+    cache_path = args.cache or os.path.join(os.path.dirname(os.path.abspath(args.run)), "scenes_train.pt")
+    if not os.path.exists(cache_path):
+        from scenes import build_cache
+        build_cache(cache_path, args.scenes, seed=1)
+    cache = load_cache(cache_path)
+    tok = WordTokenizer()
+    ckpt_path = os.path.join(args.run, "checkpoint.pt")
+    model = GroundingModel(ModelConfig(vocab=len(tok)))
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    step = 0
+    if os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step = ck["step"]
+        print(f"resumed at step {step}")
+    rng = np.random.default_rng(1000 + step)
+    torch.manual_seed(1000 + step)
+    model.train()
+    log = open(os.path.join(args.run, "train.log"), "a")
+    t0, last = time.time(), time.time()
+    avg = {}
+    while step < args.steps:
+        stage = 1 if step < args.stage1 * args.steps else 2
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, args.steps, args.lr)
+        losses, stats = train_step(model, cache, tok, rng, stage, model.config, args)
+        loss = sum(losses.values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        for k, v in list(losses.items()) + list(stats.items()):
+            v = float(v)
+            avg[k] = v if k not in avg else 0.95 * avg[k] + 0.05 * v
+        if step % 20 == 0 or step == args.steps:
+            rate = (time.time() - last) / 20
+            last = time.time()
+            eta = rate * (args.steps - step) / 60
+            line = f"step {step}/{args.steps} stage {stage} " + " ".join(f"{k} {v:.3f}" for k, v in avg.items()) \
+                + f" | {rate:.2f}s/step eta {eta:.0f} min"
+            print(line, flush=True)
+            log.write(line + "\n"); log.flush()
+        if step % 250 == 0:
+            save(ckpt_path, model, opt, step, args)
+        if args.minutes and time.time() - t0 > args.minutes * 60:
+            print("time budget reached")
+            break
+    save(ckpt_path, model, opt, step, args)
+    with open(os.path.join(args.run, "config.json"), "w") as f:
+        json.dump(model.config.to_dict(), f, indent=1)
+    print(f"saved {ckpt_path} at step {step}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+package org.groundchat.api;
+
+/**
+ * A request that cannot be served, with the HTTP status, a stable machine code and a reason a person can read.
+ * Thrown by services; REST turns it into {@code {"error": code, "reason": text}}, the WebSocket into an error event.
+ */
+public class ApiException extends RuntimeException {
+    private final int status;
+    private final String code;
+
+    public ApiException(int status, String code, String reason) {
+        super(reason);
+        this.status = status;
+        this.code = code;
+    }
+
+    public int status() { return status; }
+
+    public String code() { return code; }
+
+    public String reason() { return getMessage(); }
+
+    public static ApiException badRequest(String code, String reason) { return new ApiException(400, code, reason); }
+
+    public static ApiException notFound(String code, String reason) { return new ApiException(404, code, reason); }
+
+    public static ApiException conflict(String code, String reason) { return new ApiException(409, code, reason); }
+
+    public static ApiException unprocessable(String code, String reason) { return new ApiException(422, code, reason); }
+}

@@ -1,0 +1,49 @@
+package org.groundchat.api;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import jakarta.ws.rs.WebApplicationException;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import org.jboss.logging.Logger;
+import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
+
+import java.util.Map;
+
+/** Every REST error leaves as {@code {"error": CODE, "reason": "readable text"}}. */
+public class ApiExceptionMappers {
+    private static final Logger LOG = Logger.getLogger(ApiExceptionMappers.class);
+
+    public static Response error(int status, String code, String reason) {
+        return Response.status(status).type(MediaType.APPLICATION_JSON_TYPE)
+                .entity(Map.of("error", code, "reason", reason)).build();
+    }
+
+    @ServerExceptionMapper
+    public Response api(ApiException e) {
+        return error(e.status(), e.code(), e.reason());
+    }
+
+    @ServerExceptionMapper
+    public Response badJson(JsonProcessingException e) {
+        return error(400, "invalid_json", "The request body is not valid JSON: " + e.getOriginalMessage());
+    }
+
+    @ServerExceptionMapper
+    public Response web(WebApplicationException e) {
+        int status = e.getResponse().getStatus();
+        String code = switch (status) {
+            case 404 -> "not_found";
+            case 405 -> "method_not_allowed";
+            case 413 -> "too_large";
+            case 415 -> "unsupported_media_type";
+            default -> status >= 500 ? "internal_error" : "bad_request";
+        };
+        return error(status, code, e.getMessage() == null ? "HTTP " + status : e.getMessage());
+    }
+
+    @ServerExceptionMapper
+    public Response unexpected(RuntimeException e) {
+        LOG.error("Unexpected error", e);
+        return error(500, "internal_error", "Internal error: " + e.getClass().getSimpleName());
+    }
+}

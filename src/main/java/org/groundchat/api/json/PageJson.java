@@ -1,0 +1,6 @@
+package org.groundchat.api.json;
+
+import java.util.List;
+
+/** One page of a listing. */
+public record PageJson<T>(List<T> items, int page, int size, long total) {}

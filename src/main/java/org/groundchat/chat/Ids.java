@@ -1,0 +1,18 @@
+package org.groundchat.chat;
+
+import org.groundchat.api.ApiException;
+
+import java.util.UUID;
+
+/** Parses ids from URLs and frames; an id that is not a UUID is simply unknown (404). */
+public final class Ids {
+    private Ids() {}
+
+    public static UUID parse(String id, String what) {
+        try {
+            return UUID.fromString(id);
+        } catch (IllegalArgumentException | NullPointerException e) {
+            throw ApiException.notFound("unknown_" + what, "No " + what + " with id '" + id + "'.");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+package org.groundchat.chat;
+
+import io.quarkus.narayana.jta.QuarkusTransaction;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.transaction.Transactional;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.groundchat.api.ApiException;
+import org.groundchat.inference.DecodedImage;
+import org.groundchat.inference.ImageDecoder;
+import org.groundchat.inference.ImageRejectedException;
+import org.groundchat.persistence.ImageEntity;
+
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.time.Instant;
+import java.util.Iterator;
+import java.util.UUID;
+
+/** Validates and stores uploaded images; identical bytes map to one stored image. */
+@ApplicationScoped
+public class ImageService {
+    @ConfigProperty(name = "groundchat.image.max-bytes", defaultValue = "20971520")
+    long maxBytes;
+    @ConfigProperty(name = "groundchat.image.max-pixels", defaultValue = "40000000")
+    long maxPixels;
+
+    /** Stores the image (or finds the identical one). 413 when too big, 415 when not a decodable image. */
+    public ImageEntity store(byte[] bytes) {
+        if (bytes == null || bytes.length == 0) throw ApiException.badRequest("empty_file", "The uploaded file is empty.");
+        if (bytes.length > maxBytes) {
+            throw new ApiException(413, "image_too_large", "The file has " + bytes.length
+                    + " bytes; the limit is " + maxBytes + " bytes.");
+        }
+        long pixels = headerPixels(bytes);
+        if (pixels > maxPixels) {
+            throw new ApiException(413, "image_too_large", "The image has " + pixels
+                    + " pixels; the limit is " + maxPixels + " pixels.");
+        }
+        DecodedImage decoded;
+        try {
+            decoded = ImageDecoder.decode(bytes, maxPixels);
+        } catch (ImageRejectedException e) {
+            throw new ApiException(415, "not_an_image", e.getMessage());
+        }
+        ImageEntity existing = findBySha(decoded.sha256());
+        if (existing != null) return existing;
+        try {
+            return QuarkusTransaction.requiringNew().call(() -> insert(bytes, decoded));
+        } catch (RuntimeException e) {
+            // two uploads of the same new bytes at once: the loser finds the winner's row
+            ImageEntity winner = findBySha(decoded.sha256());
+            if (winner != null) return winner;
+            throw e;
+        }
+    }
+
+    private static ImageEntity insert(byte[] bytes, DecodedImage decoded) {
+        ImageEntity e = new ImageEntity();
+        e.id = UUID.randomUUID();
+        e.sha256 = decoded.sha256();
+        e.mimeType = decoded.mimeType();
+        e.sizeBytes = bytes.length;
+        e.width = decoded.width();
+        e.height = decoded.height();
+        e.content = bytes;
+        e.createdAt = Instant.now();
+        e.persist();
+        return e;
+    }
+
+    private static ImageEntity findBySha(String sha) {
+        return QuarkusTransaction.joiningExisting().call(() -> ImageEntity.findBySha256(sha).orElse(null));
+    }
+
+    /** The image's metadata (and lazily its bytes); 404 when unknown. */
+    @Transactional
+    public ImageEntity get(UUID id) {
+        ImageEntity e = ImageEntity.findById(id);
+        if (e == null) throw ApiException.notFound("unknown_image", "No image with id '" + id + "'.");
+        return e;
+    }
+
+    @Transactional
+    public byte[] content(UUID id) {
+        return get(id).content;
+    }
+
+    /**
+     * Width*height from the image header without decoding pixels, or -1 when no reader recognises the bytes
+     * (the decoder then reports what is wrong).
+     */
+    static long headerPixels(byte[] bytes) {
+        try (ImageInputStream in = ImageIO.createImageInputStream(new ByteArrayInputStream(bytes))) {
+            Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) return -1;
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                return (long) reader.getWidth(0) * reader.getHeight(0);
+            } finally {
+                reader.dispose();
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+}

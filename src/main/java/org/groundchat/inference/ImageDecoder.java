@@ -1,0 +1,104 @@
+package org.groundchat.inference;
+
+import java.awt.image.BufferedImage;
+import java.awt.image.ColorModel;
+import java.awt.image.Raster;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.Locale;
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
+
+/**
+ * Turns uploaded bytes into RGB pixels, or rejects them with a readable reason. The pixel count is checked from
+ * the header before any pixels are decoded, so a small file that claims a huge size cannot exhaust memory.
+ */
+public final class ImageDecoder {
+    private ImageDecoder() {}
+
+    public static DecodedImage decode(byte[] bytes, long maxPixels) {
+        if (bytes == null || bytes.length == 0) throw new ImageRejectedException("The file is empty.");
+        String sha = sha256Hex(bytes);
+        try (ImageInputStream in = ImageIO.createImageInputStream(new ByteArrayInputStream(bytes))) {
+            Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) {
+                throw new ImageRejectedException("The file is not an image in a supported format (PNG, JPEG, GIF, BMP).");
+            }
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                // JPEG/GIF readers report a premature end of data only as a warning and return grey-filled pixels
+                java.util.List<String> warnings = new java.util.ArrayList<>();
+                reader.addIIOReadWarningListener((r, warning) -> warnings.add(warning));
+                String format = reader.getFormatName().toLowerCase(Locale.ROOT);
+                if (format.equals("jpg")) format = "jpeg";
+                int w = reader.getWidth(0);
+                int h = reader.getHeight(0);
+                if (w <= 0 || h <= 0) throw new ImageRejectedException("The image has no pixels.");
+                if ((long) w * h > maxPixels) {
+                    throw new ImageRejectedException("The image is too large: " + w + "x" + h + " = " + ((long) w * h)
+                            + " pixels, the limit is " + maxPixels + " pixels.");
+                }
+                BufferedImage raw = reader.read(0);
+                if (raw == null) throw new ImageRejectedException("The image could not be decoded.");
+                if (!warnings.isEmpty()) {
+                    throw new ImageRejectedException("The image is corrupt or truncated: " + warnings.get(0));
+                }
+                BufferedImage rgb = toRgb(raw);
+                return new DecodedImage(w, h, format, "image/" + format, sha, rgb);
+            } finally {
+                reader.dispose();
+            }
+        } catch (ImageRejectedException e) {
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            // ImageIO reports truncated/corrupt data as IIOException, EOFException or (for some codecs) runtime errors
+            throw new ImageRejectedException("The image is corrupt or truncated and cannot be decoded"
+                    + (e.getMessage() == null ? "." : ": " + e.getMessage()), e);
+        }
+    }
+
+    /** Copies any decoded image into TYPE_INT_RGB, dropping alpha and keeping gray levels unchanged. */
+    static BufferedImage toRgb(BufferedImage src) {
+        int w = src.getWidth(), h = src.getHeight();
+        if (src.getType() == BufferedImage.TYPE_INT_RGB) return src;
+        BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        int[] row = new int[w];
+        ColorModel cm = src.getColorModel();
+        Raster raster = src.getRaster();
+        boolean gray = cm.getColorSpace().getType() == java.awt.color.ColorSpace.TYPE_GRAY
+                && cm.getNumColorComponents() == 1 && !(cm instanceof java.awt.image.IndexColorModel);
+        if (gray) {
+            // getRGB would push linear-gray values through a gamma conversion; PIL keeps the stored level as is
+            int bits = cm.getComponentSize(0);
+            for (int y = 0; y < h; y++) {
+                for (int x = 0; x < w; x++) {
+                    int v = raster.getSample(x, y, 0);
+                    if (bits > 8) v >>= (bits - 8);
+                    row[x] = (v << 16) | (v << 8) | v;
+                }
+                out.setRGB(0, y, w, 1, row, 0, w);
+            }
+            return out;
+        }
+        for (int y = 0; y < h; y++) {
+            src.getRGB(0, y, w, 1, row, 0, w);
+            for (int x = 0; x < w; x++) row[x] &= 0xFFFFFF;
+            out.setRGB(0, y, w, 1, row, 0, w);
+        }
+        return out;
+    }
+
+    public static String sha256Hex(byte[] bytes) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is always available", e);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+package org.groundchat.persistence;
+
+import io.smallrye.config.ConfigSourceContext;
+import io.smallrye.config.ConfigSourceFactory;
+import io.smallrye.config.ConfigValue;
+import io.smallrye.config.PropertiesConfigSource;
+import org.eclipse.microprofile.config.spi.ConfigSource;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Zero-setup database: when no {@code quarkus.datasource.jdbc.url} is configured, starts an embedded PostgreSQL
+ * server (data in {@code groundchat.db.dir}, default {@code .data/postgres}) and supplies its URL at a low ordinal,
+ * so any configured URL (property, env QUARKUS_DATASOURCE_JDBC_URL) wins.
+ * <p>
+ * Quarkus also calls config factories while it builds the application; a URL produced then would be recorded
+ * into the packaged app, so during the build this factory supplies nothing.
+ */
+public class EmbeddedPostgresConfigSourceFactory implements ConfigSourceFactory {
+    static final int ORDINAL = 150; // below application.properties (250), env (300) and system properties (400)
+
+    @Override
+    public Iterable<ConfigSource> getConfigSources(ConfigSourceContext context) {
+        if (isBuildTime()) return List.of();
+        if (hasValue(context, "quarkus.datasource.jdbc.url")) return List.of();
+        String enabled = value(context, "groundchat.db.embedded", "true");
+        if (!Boolean.parseBoolean(enabled)) return List.of();
+        String dir = value(context, "groundchat.db.dir", ".data/postgres");
+        EmbeddedPostgresServer server = EmbeddedPostgresServer.startOrReuse(dir);
+        Map<String, String> props = Map.of(
+                "quarkus.datasource.jdbc.url", server.jdbcUrl(),
+                "quarkus.datasource.username", "postgres",
+                "quarkus.datasource.password", "postgres");
+        return List.of(new PropertiesConfigSource(props, "groundchat-embedded-postgres", ORDINAL));
+    }
+
+    /** True while Quarkus augments the application (build step classes are on the call stack). */
+    static boolean isBuildTime() {
+        return StackWalker.getInstance().walk(frames ->
+                frames.anyMatch(f -> f.getClassName().startsWith("io.quarkus.deployment.")));
+    }
+
+    private static boolean hasValue(ConfigSourceContext context, String name) {
+        ConfigValue v = context.getValue(name);
+        return v != null && v.getValue() != null && !v.getValue().isBlank();
+    }
+
+    private static String value(ConfigSourceContext context, String name, String defaultValue) {
+        ConfigValue v = context.getValue(name);
+        return v != null && v.getValue() != null && !v.getValue().isBlank() ? v.getValue() : defaultValue;
+    }
+}

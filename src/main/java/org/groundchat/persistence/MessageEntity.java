@@ -1,0 +1,56 @@
+package org.groundchat.persistence;
+
+import io.quarkus.hibernate.orm.panache.PanacheEntityBase;
+import jakarta.persistence.*;
+
+import java.time.Instant;
+import java.util.List;
+import java.util.UUID;
+
+/** One user or assistant message; seq orders the messages of a conversation. */
+@Entity
+@Table(name = "messages")
+public class MessageEntity extends PanacheEntityBase {
+    public static final String USER = "user";
+    public static final String ASSISTANT = "assistant";
+    public static final String STREAMING = "streaming";
+    public static final String COMPLETE = "complete";
+    public static final String CANCELLED = "cancelled";
+    public static final String FAILED = "failed";
+
+    @Id
+    public UUID id;
+    @Column(name = "conversation_id")
+    public UUID conversationId;
+    public int seq;
+    public String role;
+    @Column(name = "display_text")
+    public String displayText;
+    /** The model's own markup (with &lt;p&gt; &lt;at&gt; &lt;boxes&gt;), used to re-feed the turn. */
+    @Column(name = "model_text")
+    public String modelText;
+    public String status;
+    @Column(name = "error_reason")
+    public String errorReason;
+    @Column(name = "image_id")
+    public UUID imageId;
+    @Column(name = "timings_json")
+    public String timingsJson;
+    @Column(name = "prompt_tokens")
+    public Integer promptTokens;
+    @Column(name = "completion_tokens")
+    public Integer completionTokens;
+    @Column(name = "created_at")
+    public Instant createdAt;
+
+    public static List<MessageEntity> ofConversation(UUID conversationId) {
+        return list("conversationId = ?1 order by seq", conversationId);
+    }
+
+    public static int nextSeq(UUID conversationId) {
+        Integer max = getEntityManager()
+                .createQuery("select max(m.seq) from MessageEntity m where m.conversationId = ?1", Integer.class)
+                .setParameter(1, conversationId).getSingleResult();
+        return max == null ? 1 : max + 1;
+    }
+}
