@@ -21,6 +21,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+CELL_COLORS = ["red", "orange", "yellow", "green", "blue", "purple", "white", "black"]
+CELL_SHAPES = ["circle", "square", "triangle", "star", "hexagon", "diamond"]
+CELL_SIZES = ["small", "medium", "large"]
+
+
 @dataclass
 class ModelConfig:
     vocab: int = 80
@@ -149,14 +154,42 @@ class Decoder(nn.Module):
         return self.head(hidden), hidden, presents
 
 
+class ImageQuery(nn.Module):
+    """One cross-attention step: a hidden state asks the image tokens where its object is. Learning from
+    scratch, an MLP on the hidden state alone did not localize within a CPU-sized budget; letting the location
+    heads look at the image tokens directly makes the binding of words to places a shallow path."""
+
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.h, self.d = c.heads, c.head_dim
+        self.ln_q, self.ln_kv = nn.LayerNorm(c.hidden), nn.LayerNorm(c.hidden)
+        self.q, self.kv = nn.Linear(c.hidden, c.hidden), nn.Linear(c.hidden, 2 * c.hidden)
+        self.out = nn.Linear(c.hidden, c.hidden)
+
+    def forward(self, hidden_state, image_embeds, with_attention=False):
+        """hidden_state [N, D]; image_embeds [N or 1, T, D]. Training also reads the attention over the image
+        tokens (mean over heads, [N, T]) to supervise it towards the object's cells."""
+        n = hidden_state.shape[0]
+        b, t, _ = image_embeds.shape
+        q = self.q(self.ln_q(hidden_state)).view(n, self.h, 1, self.d)
+        k, v = self.kv(self.ln_kv(image_embeds)).view(b, t, 2, self.h, self.d).permute(2, 0, 3, 1, 4)
+        att = ((q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(self.d))).softmax(-1)
+        out = hidden_state + self.out((att @ v).reshape(n, -1))
+        return (out, att.mean(1)[:, 0]) if with_attention else out
+
+
 class BoxDecoder(nn.Module):
     def __init__(self, c: ModelConfig):
         super().__init__()
+        self.query = ImageQuery(c)
         self.mlp = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.hidden), nn.GELU(),
                                  nn.Linear(c.hidden, 4))
 
-    def forward(self, hidden_state):
-        o = torch.sigmoid(self.mlp(hidden_state))
+    def forward(self, hidden_state, image_embeds):
+        return self.decode(self.query(hidden_state, image_embeds))
+
+    def decode(self, x):
+        o = torch.sigmoid(self.mlp(x))
         cx, cy, w, h = o[:, 0], o[:, 1], o[:, 2], o[:, 3]
         return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1)
 
@@ -221,10 +254,14 @@ class MaskDecoder(nn.Module):
 class PointHead(nn.Module):
     def __init__(self, c: ModelConfig):
         super().__init__()
+        self.query = ImageQuery(c)
         self.mlp = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.GELU(), nn.Linear(c.hidden, 2))
 
-    def forward(self, hidden_state):
-        return torch.sigmoid(self.mlp(hidden_state))
+    def forward(self, hidden_state, image_embeds):
+        return self.decode(self.query(hidden_state, image_embeds))
+
+    def decode(self, x):
+        return torch.sigmoid(self.mlp(x))
 
 
 class ProposalHead(nn.Module):
@@ -267,6 +304,9 @@ class GroundingModel(nn.Module):
         self.mask_decoder = MaskDecoder(c)
         self.point_head = PointHead(c)
         self.proposal_head = ProposalHead(c)
+        # training-only: per image token, the attributes and box of the object centred in its cell. It teaches the
+        # image tokens what the location heads must match against (a pretrained encoder would bring this).
+        self.cell_head = nn.Linear(c.hidden, 1 + len(CELL_COLORS) + 1 + len(CELL_SHAPES) + 1 + len(CELL_SIZES) + 4)
 
 
 def box_iou_giou(a, b):

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from batching import collate, image_batch, object_masks, sample_encoded  # noqa: E402
 from conversations import jitter_box  # noqa: E402
-from model import GroundingModel, ModelConfig, box_iou_giou, crop_grid  # noqa: E402
+from model import CELL_COLORS, CELL_SHAPES, CELL_SIZES, GroundingModel, ModelConfig, box_iou_giou, crop_grid  # noqa: E402
 from scenes import IMAGE_SIZE, load_cache, normalize  # noqa: E402
 from tokenizer import WordTokenizer  # noqa: E402
 
@@ -46,6 +46,22 @@ def dice_loss(logits, target):
 def box_loss(pred, gt):
     _, giou = box_iou_giou(pred, gt)
     return 2 * (pred - gt).abs().sum(1).mean() + 0.2 * (1 - giou).mean()
+
+
+def box_cells(boxes, g):
+    """[N, g*g] targets: image-token cells whose centre lies in the box, else the cell holding its centre."""
+    centres = (torch.arange(g, dtype=torch.float32) + 0.5) / g
+    cy, cx = centres.view(g, 1).expand(g, g).reshape(-1), centres.view(1, g).expand(g, g).reshape(-1)
+    inside = (cx[None] >= boxes[:, :1]) & (cx[None] <= boxes[:, 2:3]) & (cy[None] >= boxes[:, 1:2]) & (cy[None] <= boxes[:, 3:4])
+    mx = ((boxes[:, 0] + boxes[:, 2]) / 2 * g).long().clamp(0, g - 1)
+    my = ((boxes[:, 1] + boxes[:, 3]) / 2 * g).long().clamp(0, g - 1)
+    inside[torch.arange(len(boxes)), my * g + mx] = True
+    return inside.float()
+
+
+def attention_loss(att, target):
+    """Pushes a location head's attention mass onto the object's cells (a direct grounding signal)."""
+    return -torch.log((att * target).sum(1) + 1e-6).mean()
 
 
 def embed_sequence(model, batch, image_embeds):
@@ -102,6 +118,33 @@ def proposal_losses(model, cache, scene_ids, feature_map):
     return loss
 
 
+def cell_losses(model, cache, scene_ids, image_embeds):
+    """Attributes (class 0 = no object centred here) and box of the object centred in each image-token cell."""
+    g = model.config.image_grid
+    n = len(scene_ids)
+    color = torch.zeros(n, g * g, dtype=torch.long)
+    shape = torch.zeros(n, g * g, dtype=torch.long)
+    size = torch.zeros(n, g * g, dtype=torch.long)
+    boxes = torch.zeros(n, g * g, 4)
+    for b, s in enumerate(scene_ids):
+        for o in cache["objects"][s]:  # drawing order: an object on top wins a shared cell
+            x1, y1, x2, y2 = o["box"]
+            cell = min(int((y1 + y2) / 2 * g), g - 1) * g + min(int((x1 + x2) / 2 * g), g - 1)
+            color[b, cell] = CELL_COLORS.index(o["color"]) + 1
+            shape[b, cell] = CELL_SHAPES.index(o["shape"]) + 1
+            size[b, cell] = CELL_SIZES.index(o["size"]) + 1
+            boxes[b, cell] = torch.tensor(o["box"])
+    out = model.cell_head(image_embeds)
+    k1, k2, k3 = 1 + len(CELL_COLORS), 2 + len(CELL_COLORS) + len(CELL_SHAPES), 3 + len(CELL_COLORS) + len(CELL_SHAPES) + len(CELL_SIZES)
+    loss = F.cross_entropy(out[..., :k1].reshape(-1, k1), color.view(-1)) \
+        + F.cross_entropy(out[..., k1:k2].reshape(-1, k2 - k1), shape.view(-1)) \
+        + F.cross_entropy(out[..., k2:k3].reshape(-1, k3 - k2), size.view(-1))
+    pos = color > 0
+    if pos.any():
+        loss = loss + 2 * (torch.sigmoid(out[..., k3:])[pos] - boxes[pos]).abs().sum(1).mean()
+    return loss
+
+
 def train_step(model, cache, tok, rng, stage, cfg, args):
     c = model.config
     samples = [sample_encoded(cache, tok, rng, stage, c.image_tokens, args.max_len) for _ in range(args.batch)]
@@ -118,20 +161,26 @@ def train_step(model, cache, tok, rng, stage, cfg, args):
     losses = {"lm": lm}
     gt = torch.tensor([cache["objects"][scene_ids[b]][o]["box"] for b, o in batch["at_object"]], dtype=torch.float32)
     h_at = hidden[batch["at_index"]]
+    img_at = image_embeds[batch["at_index"][0]]
     stats = {}
     if len(gt):
-        pred = model.box_decoder(h_at)
+        q, att = model.box_decoder.query(h_at, img_at, with_attention=True)
+        pred = model.box_decoder.decode(q)
         losses["box"] = args.box_weight * box_loss(pred, gt)
+        losses["attend"] = attention_loss(att, box_cells(gt, c.image_grid))
         # cycle consistency: decode(encode(box)) = box, and encode(decode(h)) stays close to the slot embedding
-        cyc_box = model.box_decoder(model.box_encoder(gt))
+        cyc_box = model.box_decoder(model.box_encoder(gt), img_at)
         losses["cycle"] = 0.5 * (cyc_box - gt).abs().sum(1).mean() + \
             0.1 * F.smooth_l1_loss(model.box_encoder(pred), model.box_encoder(gt).detach())
         stats["iou"] = box_iou_giou(pred.detach(), gt)[0].mean().item()
     if len(batch["word_object"]):
         pts = torch.tensor([cache["objects"][scene_ids[b]][o]["point"] for b, o in batch["word_object"]])
-        losses["point"] = 2 * (model.point_head(hidden[batch["word_index"]]) - pts).abs().sum(1).mean()
+        q, att = model.point_head.query(hidden[batch["word_index"]], image_embeds[batch["word_index"][0]], True)
+        losses["point"] = 2 * (model.point_head.decode(q) - pts).abs().sum(1).mean()
+        losses["attend_point"] = 0.5 * attention_loss(att, box_cells(pts.repeat(1, 2), c.image_grid))
     losses["mask"], stats["mask_iou"] = mask_losses(model, cache, scene_ids, feature_map, rng, args.mask_objects)
     losses["proposal"] = proposal_losses(model, cache, scene_ids, feature_map)
+    losses["cells"] = cell_losses(model, cache, scene_ids, image_embeds)
     return losses, stats
 
 

@@ -25,6 +25,11 @@ public class ApiExceptionMappers {
 
     @ServerExceptionMapper
     public Response badJson(JsonProcessingException e) {
+        if (e instanceof com.fasterxml.jackson.core.JsonGenerationException
+                || e instanceof com.fasterxml.jackson.databind.exc.InvalidDefinitionException) {
+            LOG.error("Response serialization failed", e);
+            return error(500, "internal_error", "Internal error while writing the response.");
+        }
         return error(400, "invalid_json", "The request body is not valid JSON: " + e.getOriginalMessage());
     }
 

@@ -1,28 +1,191 @@
 package org.groundchat.inference;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import org.groundchat.inference.GenerationEvents.GenerationResult;
 
-/** SKELETON - real implementation in progress. */
+/**
+ * Runs the model bundle with pix2emb routing. At every {@code <at>} the decoder's hidden state goes to the box
+ * decoder instead of the LM head; the box is announced at once and re-enters the sequence as the box encoder's
+ * embedding at the following {@code <boxes>} slot, so decoding continues knowing where the object is.
+ * A box a user draws enters the prompt the same way. Thread-safe: one engine serves many requests; each call
+ * keeps its own KV cache.
+ */
 public final class GroundingEngine implements AutoCloseable {
     private final BundleManifest manifest;
+    private final EngineOptions options;
+    private final OnnxBundle onnx;
+    private final WordLevelTokenizer tokenizer;
+    private final ImagePreprocessor preprocessor;
+    private final PromptBuilder prompts;
+    private final FeatureCache cache;
+    private final float[] tokenEmbeddings; // [vocab, D], read once from embed_tokens.onnx
+    private final int hidden;
+    private final int[] banned;
 
-    private GroundingEngine(BundleManifest manifest) { this.manifest = manifest; }
+    private GroundingEngine(BundleManifest manifest, EngineOptions options) {
+        this.manifest = manifest;
+        this.options = options;
+        if (manifest.versionMajor() != BundleManifest.SUPPORTED_MAJOR_VERSION) {
+            throw new InferenceException("Model bundle version " + manifest.version() + " is not supported (this engine reads "
+                    + BundleManifest.SUPPORTED_MAJOR_VERSION + ".x)");
+        }
+        this.tokenizer = WordLevelTokenizer.load(manifest.file("tokenizer"));
+        if (tokenizer.vocabSize() != manifest.dims().vocab()) {
+            throw new InferenceException("tokenizer.json has " + tokenizer.vocabSize() + " tokens but bundle.json dims.vocab is "
+                    + manifest.dims().vocab());
+        }
+        this.preprocessor = new ImagePreprocessor(manifest.image());
+        this.prompts = new PromptBuilder(tokenizer, manifest);
+        this.cache = new FeatureCache(options.featureCacheSize());
+        this.hidden = manifest.dims().hidden();
+        this.onnx = new OnnxBundle(manifest, options);
+        this.tokenEmbeddings = embedVocabulary();
+        List<Integer> b = new ArrayList<>();
+        manifest.raw().path("generation").path("banned").forEach(n -> b.add(n.asInt()));
+        BundleManifest.SpecialTokens sp = manifest.specialTokens();
+        if (b.isEmpty()) b.addAll(List.of(sp.pad(), sp.unk(), sp.image(), sp.boxes(), sp.user(), sp.assistant()));
+        this.banned = b.stream().mapToInt(Integer::intValue).toArray();
+    }
 
     public static GroundingEngine open(Path bundleDir, EngineOptions options) {
-        return new GroundingEngine(BundleManifest.load(bundleDir));
+        return new GroundingEngine(BundleManifest.load(bundleDir), options.withBundleDir(bundleDir));
     }
 
-    public GenerationEvents.GenerationResult generate(GenerationRequest req, GenerationListener listener) {
-        throw new InferenceException("not implemented yet");
-    }
-
-    public List<DenseCaption> denseCaptions(byte[] image, int max, CancellationToken cancellation) {
-        throw new InferenceException("not implemented yet");
+    public static GroundingEngine open(EngineOptions options) {
+        return open(options.bundleDir(), options);
     }
 
     public BundleManifest manifest() { return manifest; }
 
+    public WordLevelTokenizer tokenizer() { return tokenizer; }
+
+    public boolean usesCuda() { return onnx.cuda; }
+
+    private float[] embedVocabulary() {
+        int v = manifest.dims().vocab();
+        long[] ids = new long[v];
+        for (int i = 0; i < v; i++) ids[i] = i;
+        try (var t = Tensors.longs(onnx.env, ids, 1, v); var r = onnx.embedTokens.run(Map.of("input_ids", t))) {
+            return Tensors.read(r, "inputs_embeds");
+        } catch (ai.onnxruntime.OrtException e) {
+            throw new InferenceException("embed_tokens failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** Decodes (with the engine's limits) and encodes an image, or returns its cached features. */
+    ImageFeatures features(byte[] imageBytes) {
+        if (imageBytes == null || imageBytes.length == 0) throw new ImageRejectedException("An image is required.");
+        if (imageBytes.length > options.maxImageBytes()) {
+            throw new ImageRejectedException("The image is too large: " + imageBytes.length + " bytes, the limit is "
+                    + options.maxImageBytes() + " bytes.");
+        }
+        String sha = ImageDecoder.sha256Hex(imageBytes);
+        return cache.get(sha, () -> encode(ImageDecoder.decode(imageBytes, options.maxImagePixels())));
+    }
+
+    private ImageFeatures encode(DecodedImage img) {
+        long t0 = System.nanoTime();
+        int s = preprocessor.size();
+        float[][] out = Tensors.run(onnx.env, onnx.vision, Map.of("pixel_values", preprocessor.pixelValues(img.image())),
+                Map.of("pixel_values", new long[] {1, 3, s, s}), "image_embeds", "feature_map");
+        return new ImageFeatures(img.sha256(), img.width(), img.height(), out[0], out[1], ms(t0));
+    }
+
+    /** The image's size in pixels (decoding it if it is not cached yet). */
+    public int[] imageSize(byte[] imageBytes) {
+        ImageFeatures f = features(imageBytes);
+        return new int[] {f.width(), f.height()};
+    }
+
+    /** Generates one answer on the calling thread, reporting events to the listener as they happen. */
+    public GenerationResult generate(GenerationRequest req, GenerationListener listener) {
+        long t0 = System.nanoTime();
+        boolean cached = cacheContains(req.image());
+        ImageFeatures f = features(req.image());
+        double encodeMs = cached ? 0 : f.encodeMs();
+        listener.onEncoded(encodeMs);
+        int requested = req.options().maxNewTokens();
+        int maxNew = requested <= 0 ? manifest.generation().maxNewTokens() : Math.min(requested, manifest.dims().maxSeq());
+        PromptBuilder.Prompt p = prompts.build(req.turns(), f.width(), f.height(), Math.min(maxNew, 64));
+        return new AnswerLoop(this, f, req, listener, maxNew, t0, encodeMs).run(p);
+    }
+
+    private boolean cacheContains(byte[] image) {
+        return image != null && image.length > 0 && image.length <= options.maxImageBytes()
+                && cache.peek(ImageDecoder.sha256Hex(image)) != null;
+    }
+
+    /** Dense captioning: proposal head -> score threshold and NMS -> a region caption for each kept box. */
+    public List<DenseCaption> denseCaptions(byte[] image, int max, CancellationToken cancellation) {
+        ImageFeatures f = features(image);
+        BundleManifest.Dims d = manifest.dims();
+        float[][] out = Tensors.run(onnx.env, onnx.proposalHead, Map.of("feature_map", f.featureMap()),
+                Map.of("feature_map", new long[] {1, d.featureChannels(), d.featureSize(), d.featureSize()}),
+                "proposal_boxes", "proposal_scores");
+        BundleManifest.ProposalSpec ps = manifest.proposals();
+        List<Integer> keep = Nms.select(out[0], out[1], ps.scoreThreshold(), ps.nmsIou(), Math.max(0, max));
+        List<DenseCaption> captions = new ArrayList<>();
+        for (int i : keep) {
+            if (cancellation != null && cancellation.isCancelled()) break;
+            float[] nb = {out[0][4 * i], out[0][4 * i + 1], out[0][4 * i + 2], out[0][4 * i + 3]};
+            PixelBox box = BoxGeometry.toPixels(nb, f.width(), f.height());
+            if (box.area() <= 0) continue;
+            GenerationRequest r = new GenerationRequest(image, List.of(PromptTurn.user("what is this <boxes> ?", List.of(box))),
+                    new GenerationOptions(0, 1, 0, 16, 0, false, false), null, cancellation);
+            GenerationResult res = generate(r, GenerationListener.NONE);
+            captions.add(new DenseCaption(box, out[1][i], res.displayText()));
+        }
+        return captions;
+    }
+
+    // ---- model parts used by AnswerLoop ----
+
+    float[] tokenEmbedding(int id) {
+        float[] e = new float[hidden];
+        System.arraycopy(tokenEmbeddings, id * hidden, e, 0, hidden);
+        return e;
+    }
+
+    /** Box decoder: the hidden state at {@code <at>} (it attends the image tokens) -> normalized box. */
+    float[] boxDecode(float[] hiddenState, ImageFeatures f) {
+        return Tensors.run(onnx.env, onnx.boxDecoder, Map.of("hidden_state", hiddenState, "image_embeds", f.imageEmbeds()),
+                Map.of("hidden_state", new long[] {1, hidden}, "image_embeds", imageEmbedsShape()), "box")[0];
+    }
+
+    private long[] imageEmbedsShape() {
+        return new long[] {1, manifest.dims().imageTokens(), hidden};
+    }
+
+    float[] boxEncode(float[] normalizedBox) {
+        return Tensors.run(onnx.env, onnx.boxEncoder, Map.of("box", normalizedBox), Map.of("box", new long[] {1, 4}),
+                "box_embedding")[0];
+    }
+
+    /** Point head: a word's hidden state (it attends the image tokens) -> normalized point. */
+    float[] point(float[] hiddenState, ImageFeatures f) {
+        return Tensors.run(onnx.env, onnx.pointHead, Map.of("hidden_state", hiddenState, "image_embeds", f.imageEmbeds()),
+                Map.of("hidden_state", new long[] {1, hidden}, "image_embeds", imageEmbedsShape()), "point")[0];
+    }
+
+    /** Mask logits [M*M] and the predicted mask quality for a box and its location embedding. */
+    float[][] mask(ImageFeatures f, float[] box, float[] locationEmbedding) {
+        BundleManifest.Dims d = manifest.dims();
+        return Tensors.run(onnx.env, onnx.maskDecoder,
+                Map.of("feature_map", f.featureMap(), "box", box, "location_embedding", locationEmbedding),
+                Map.of("feature_map", new long[] {1, d.featureChannels(), d.featureSize(), d.featureSize()},
+                        "box", new long[] {1, 4}, "location_embedding", new long[] {1, hidden}),
+                "mask_logits", "mask_score");
+    }
+
+    KvCacheDecoder newDecoder() { return new KvCacheDecoder(onnx, manifest.dims()); }
+
+    int[] banned() { return banned; }
+
+    static double ms(long since) { return (System.nanoTime() - since) / 1e6; }
+
     @Override
-    public void close() {}
+    public void close() { onnx.close(); }
 }

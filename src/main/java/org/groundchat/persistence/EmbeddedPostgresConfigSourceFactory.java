@@ -27,12 +27,28 @@ public class EmbeddedPostgresConfigSourceFactory implements ConfigSourceFactory 
         String enabled = value(context, "groundchat.db.embedded", "true");
         if (!Boolean.parseBoolean(enabled)) return List.of();
         String dir = value(context, "groundchat.db.dir", ".data/postgres");
-        EmbeddedPostgresServer server = EmbeddedPostgresServer.startOrReuse(dir);
         Map<String, String> props = Map.of(
-                "quarkus.datasource.jdbc.url", server.jdbcUrl(),
+                "quarkus.datasource.jdbc.url", jdbcUrl(dir),
                 "quarkus.datasource.username", "postgres",
                 "quarkus.datasource.password", "postgres");
         return List.of(new PropertiesConfigSource(props, "groundchat-embedded-postgres", ORDINAL));
+    }
+
+    /**
+     * One server per data directory and JVM. The URL is kept in a system property because this factory runs in
+     * more than one class loader (tests: the JUnit launcher's and the application's), and a second server on the
+     * same directory would fail on its lock file. The server stops with the JVM (zonky's shutdown hook).
+     */
+    static String jdbcUrl(String dir) {
+        String key = "groundchat.embedded-postgres.url." + java.nio.file.Path.of(dir).toAbsolutePath();
+        synchronized (System.getProperties()) {
+            String url = System.getProperty(key);
+            if (url == null) {
+                url = EmbeddedPostgresServer.startOrReuse(dir).jdbcUrl();
+                System.setProperty(key, url);
+            }
+            return url;
+        }
     }
 
     /** True while Quarkus augments the application (build step classes are on the call stack). */

@@ -42,6 +42,9 @@ public class MessageEntity extends PanacheEntityBase {
     public Integer completionTokens;
     @Column(name = "created_at")
     public Instant createdAt;
+    /** JSON array of region numbers filling the &lt;boxes&gt; slots of a user message's model text, in order. */
+    @Column(name = "slot_numbers")
+    public String slotNumbers;
 
     public static List<MessageEntity> ofConversation(UUID conversationId) {
         return list("conversationId = ?1 order by seq", conversationId);

@@ -1,6 +1,6 @@
 package org.groundchat.api.json;
 
-import com.fasterxml.jackson.annotation.JsonRawValue;
+import com.fasterxml.jackson.databind.JsonNode;
 import org.groundchat.persistence.RegionEntity;
 
 /**
@@ -8,11 +8,11 @@ import org.groundchat.persistence.RegionEntity;
  * {@code {"size":[h,w],"counts":[...]}} or null; points are [{word,start,end,x,y}] or null.
  */
 public record RegionJson(int number, double[] box, String source, String phrase, Integer phraseStart,
-                         Integer phraseEnd, Double score, @JsonRawValue String mask, @JsonRawValue String points) {
+                         Integer phraseEnd, Double score, JsonNode mask, JsonNode points) {
 
     public static RegionJson of(RegionEntity r) {
         return new RegionJson(r.number, new double[] {r.x1, r.y1, r.x2, r.y2}, r.source, r.phrase, r.phraseStart,
-                r.phraseEnd, r.score, r.maskJson, r.pointsJson);
+                r.phraseEnd, r.score, RawJson.parse(r.maskJson), RawJson.parse(r.pointsJson));
     }
 
     /** The same region without its mask (the WebSocket sends masks in their own event). */

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Benchmarks the Java engine and PyTorch eager on the same weights, image and prompt; writes bench/results/.
+# usage: bench/run.sh [runs] [threads]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${1:-30}"; THREADS="${2:-2}"
+mvn -B -q -DskipTests -DskipNpm=true compile dependency:build-classpath -Dmdep.outputFile=target/bench-classpath.txt
+CP="target/classes:$(cat target/bench-classpath.txt)"
+mkdir -p target/bench bench/results
+javac -d target/bench -cp "$CP" bench/EngineBenchmark.java
+java -cp "target/bench:$CP" org.groundchat.inference.EngineBenchmark models/default models/default/golden/case1.png \
+  "$RUNS" "$THREADS" | tee bench/results/java-onnxruntime.json
+if [ -f models/default/pytorch_model.pt ]; then
+  /usr/bin/python3 models/training/bench_torch.py --runs "$RUNS" --threads "$THREADS" | tee bench/results/pytorch-eager.json
+else
+  echo "models/default/pytorch_model.pt missing: PyTorch comparison skipped" >&2
+fi

@@ -1,0 +1,453 @@
+// GroundChat browser UI: conversations, image, streaming grounded chat. Talks to the REST API and the
+// conversation WebSocket (see ARCHITECTURE.md). The open conversation is kept in the URL hash, so a reload or an
+// app restart reopens it.
+
+import { api } from './api.js';
+import { ConversationSocket } from './socket.js';
+import { ImageStage } from './canvas-overlay.js';
+import { regionColor } from './colors.js';
+
+const $ = (id) => document.getElementById(id);
+const SUGGESTIONS = ['describe the image .', 'find all circles .', 'how many red objects are there ?', 'is there a blue star ?'];
+
+const state = {
+  conversation: null, // {id, title, imageId}
+  imageId: null,
+  socket: null,
+  pending: [], // boxes drawn for the next message: {box}
+  running: null, // {turnId, messageEl, textEl, status}
+  messages: new Map(), // message id -> li
+  points: [],
+};
+
+const stage = new ImageStage(
+  { area: $('stage-area'), frame: $('frame'), img: $('stage-img'), canvas: $('mask-canvas'), overlay: $('overlay'), dropzone: $('dropzone') },
+  {
+    onDraw: (box) => { state.pending.push({ box }); renderPending(); },
+    onRegionClick: (n) => insertReference(`[${n}]`),
+    onHover: (n) => highlight(n),
+  },
+);
+
+// ---- feedback ---------------------------------------------------------------------------------
+
+function toast(message) {
+  const el = document.createElement('div');
+  el.className = 'toast';
+  el.textContent = message;
+  $('toasts').appendChild(el);
+  setTimeout(() => el.remove(), 6000);
+}
+
+function setBusy(running, label) {
+  $('send-btn').hidden = running;
+  $('stop-btn').hidden = !running;
+  $('regen-btn').disabled = running || !state.conversation;
+  document.body.dataset.busy = running ? label || 'thinking' : '';
+}
+
+// ---- conversations ----------------------------------------------------------------------------
+
+async function refreshList() {
+  let page;
+  try {
+    page = await api.listConversations();
+  } catch (e) {
+    toast(e.message);
+    return;
+  }
+  const list = $('conv-list');
+  list.replaceChildren();
+  $('conv-empty').hidden = page.items.length > 0;
+  for (const c of page.items) {
+    const li = document.createElement('li');
+    li.className = 'conv-item';
+    li.dataset.id = c.id;
+    if (state.conversation && c.id === state.conversation.id) li.setAttribute('aria-current', 'true');
+    const open = document.createElement('button');
+    open.type = 'button';
+    open.className = 'conv-open';
+    open.textContent = c.title;
+    open.addEventListener('click', () => openConversation(c.id));
+    const rename = document.createElement('button');
+    rename.type = 'button';
+    rename.className = 'btn-icon';
+    rename.textContent = 'Rename';
+    rename.setAttribute('aria-label', `Rename ${c.title}`);
+    rename.addEventListener('click', async () => {
+      const title = prompt('New title', c.title);
+      if (title == null) return;
+      try {
+        await api.renameConversation(c.id, title);
+        if (state.conversation && state.conversation.id === c.id) $('conv-title').textContent = title;
+        refreshList();
+      } catch (e) { toast(e.message); }
+    });
+    const del = document.createElement('button');
+    del.type = 'button';
+    del.className = 'btn-icon';
+    del.textContent = 'Delete';
+    del.setAttribute('aria-label', `Delete ${c.title}`);
+    del.addEventListener('click', async () => {
+      if (!confirm(`Delete "${c.title}"?`)) return;
+      try {
+        await api.deleteConversation(c.id);
+        if (state.conversation && state.conversation.id === c.id) closeConversation();
+        refreshList();
+      } catch (e) { toast(e.message); }
+    });
+    li.append(open, rename, del);
+    list.appendChild(li);
+  }
+}
+
+function closeConversation() {
+  if (state.socket) state.socket.close();
+  state.socket = null;
+  state.conversation = null;
+  state.imageId = null;
+  state.messages.clear();
+  $('messages').replaceChildren();
+  $('conv-title').textContent = 'No conversation open';
+  stage.clearImage();
+  history.replaceState(null, '', location.pathname);
+  setBusy(false);
+}
+
+async function openConversation(id) {
+  let c;
+  try {
+    c = await api.getConversation(id);
+  } catch (e) {
+    toast(e.message);
+    if (e.status === 404) closeConversation();
+    return;
+  }
+  if (state.socket) state.socket.close();
+  state.conversation = c;
+  state.imageId = c.imageId;
+  state.running = null;
+  state.messages.clear();
+  history.replaceState(null, '', `#${c.id}`);
+  $('conv-title').textContent = c.title;
+  for (const [el, url] of [[$('export-json'), api.exportUrl(c.id)], [$('export-coco'), api.cocoUrl(c.id)]]) {
+    el.href = url;
+    el.removeAttribute('aria-disabled');
+  }
+  $('messages').replaceChildren();
+  stage.clearRegions();
+  if (c.imageId) await showImage(c.imageId);
+  for (const m of c.messages) renderStoredMessage(m);
+  const last = c.messages[c.messages.length - 1];
+  setBusy(!!last && last.status === 'streaming', 'thinking');
+  state.socket = new ConversationSocket(c.id, {
+    onEvent: onEvent,
+    onState: (s) => { $('conn-status').dataset.state = s; $('conn-status').textContent = s; },
+    onReconnect: () => openConversation(c.id),
+  });
+  refreshList();
+}
+
+async function newConversation() {
+  try {
+    const c = await api.createConversation();
+    await openConversation(c.id);
+    return c;
+  } catch (e) {
+    toast(e.message);
+    return null;
+  }
+}
+
+// ---- image ------------------------------------------------------------------------------------
+
+async function showImage(imageId) {
+  state.imageId = imageId;
+  await stage.setImage(api.imageUrl(imageId));
+  $('download-png').disabled = false;
+}
+
+async function addImage(file) {
+  if (!file) return;
+  try {
+    const img = await api.uploadImage(file);
+    if (!state.conversation) await newConversation();
+    state.pending = [];
+    renderPending();
+    stage.clearRegions();
+    await showImage(img.id);
+    $('composer-text').focus();
+  } catch (e) {
+    toast(e.message);
+  }
+}
+
+// ---- messages ---------------------------------------------------------------------------------
+
+function messageEl(role, status) {
+  const li = document.createElement('li');
+  li.className = `message ${role}`;
+  li.dataset.role = role;
+  li.dataset.status = status || 'complete';
+  const body = document.createElement('div');
+  body.className = 'message-text';
+  li.appendChild(body);
+  const meta = document.createElement('div');
+  meta.className = 'message-meta';
+  li.appendChild(meta);
+  $('messages').appendChild(li);
+  li.scrollIntoView({ block: 'end' });
+  return li;
+}
+
+/** Renders text with region phrases coloured and [n] labels as buttons. */
+function renderText(container, text, regions) {
+  container.replaceChildren();
+  const spans = regions.filter((r) => r.phraseStart != null && r.phraseEnd != null && r.phraseEnd > r.phraseStart)
+    .sort((a, b) => a.phraseStart - b.phraseStart);
+  const marks = [];
+  for (const r of spans) marks.push({ at: r.phraseStart, end: r.phraseEnd, region: r });
+  let pos = 0;
+  const pushPlain = (s) => { if (s) appendWithRefs(container, s); };
+  for (const m of marks) {
+    if (m.at < pos) continue;
+    pushPlain(text.slice(pos, m.at));
+    const span = document.createElement('span');
+    span.className = 'phrase';
+    span.dataset.number = String(m.region.number);
+    span.style.setProperty('--c', regionColor(m.region.number));
+    span.textContent = text.slice(m.at, m.end);
+    span.addEventListener('pointerenter', () => highlight(m.region.number));
+    span.addEventListener('pointerleave', () => highlight(null));
+    container.appendChild(span);
+    pos = m.end;
+  }
+  pushPlain(text.slice(pos));
+}
+
+function appendWithRefs(container, s) {
+  const re = /\[(\d+)]/g;
+  let last = 0;
+  let m;
+  while ((m = re.exec(s))) {
+    if (m.index > last) container.appendChild(words(s.slice(last, m.index)));
+    const n = Number(m[1]);
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'ref';
+    b.dataset.number = String(n);
+    b.style.setProperty('--c', regionColor(n));
+    b.textContent = m[0];
+    b.setAttribute('aria-label', `Region ${n}: insert into message`);
+    b.addEventListener('click', () => insertReference(m[0]));
+    b.addEventListener('pointerenter', () => highlight(n));
+    b.addEventListener('pointerleave', () => highlight(null));
+    container.appendChild(b);
+    last = m.index + m[0].length;
+  }
+  if (last < s.length) container.appendChild(words(s.slice(last)));
+}
+
+function words(s) {
+  return document.createTextNode(s);
+}
+
+function renderStoredMessage(m) {
+  const li = messageEl(m.role, m.status);
+  li.dataset.id = m.id;
+  state.messages.set(m.id, li);
+  renderText(li.querySelector('.message-text'), m.text || '', m.regions || []);
+  const meta = li.querySelector('.message-meta');
+  if (m.status === 'failed') meta.textContent = `Failed: ${m.errorReason || 'unknown reason'}`;
+  else if (m.status === 'cancelled') meta.textContent = 'Stopped';
+  else if (m.status === 'streaming') meta.textContent = 'Interrupted';
+  for (const r of m.regions || []) stage.upsertRegion(r);
+  const pts = [];
+  for (const r of m.regions || []) for (const p of r.points || []) pts.push({ ...p, number: r.number });
+  if (m.role === 'assistant' && pts.length) { state.points = pts; stage.setPoints(pts); }
+  attachPointHover(li, pts);
+  return li;
+}
+
+function attachPointHover(li, points) {
+  li.querySelector('.message-text').onpointermove = (e) => {
+    if (!stage.visible.points) return;
+    const range = document.caretRangeFromPoint ? document.caretRangeFromPoint(e.clientX, e.clientY) : null;
+    if (!range) return;
+    const offset = textOffset(li.querySelector('.message-text'), range.startContainer, range.startOffset);
+    const p = points.find((q) => offset >= q.start && offset <= q.end);
+    stage.showPoint(p || null);
+  };
+}
+
+function textOffset(root, node, offset) {
+  let total = 0;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    if (walker.currentNode === node) return total + offset;
+    total += walker.currentNode.textContent.length;
+  }
+  return total;
+}
+
+// ---- streaming events --------------------------------------------------------------------------
+
+function onEvent(e) {
+  switch (e.type) {
+    case 'accepted': {
+      if (e.regenerate) {
+        const lis = [...$('messages').children];
+        const last = lis[lis.length - 1];
+        if (last && last.dataset.role === 'assistant') last.remove();
+      } else {
+        renderStoredMessage(e.userMessage);
+      }
+      const li = messageEl('assistant', 'queued');
+      li.querySelector('.message-meta').textContent = 'Queued';
+      state.running = { turnId: e.turnId, li, text: '', regions: [], points: [] };
+      setBusy(true, 'queued');
+      break;
+    }
+    case 'queued':
+      if (state.running) state.running.li.querySelector('.message-meta').textContent = `Queued (position ${e.position})`;
+      break;
+    case 'started':
+      if (state.running) {
+        state.running.li.dataset.status = 'streaming';
+        state.running.li.querySelector('.message-meta').textContent = 'Thinking…';
+        document.body.dataset.busy = 'thinking';
+      }
+      break;
+    case 'text':
+      if (state.running) {
+        state.running.text += e.delta;
+        renderText(state.running.li.querySelector('.message-text'), state.running.text, state.running.regions);
+      }
+      break;
+    case 'region':
+      if (state.running) {
+        state.running.regions.push(e.region);
+        stage.upsertRegion(e.region);
+        renderText(state.running.li.querySelector('.message-text'), state.running.text, state.running.regions);
+      }
+      break;
+    case 'mask':
+      stage.setMask(e.number, e.mask);
+      break;
+    case 'point':
+      if (state.running) state.running.points.push(e);
+      break;
+    case 'done':
+    case 'cancelled': {
+      const li = state.running ? state.running.li : messageEl('assistant');
+      li.remove();
+      state.running = null;
+      renderStoredMessage(e.message);
+      setBusy(false);
+      refreshList();
+      break;
+    }
+    case 'error':
+      toast(e.reason || 'Something went wrong.');
+      if (state.running && e.turnId === state.running.turnId) {
+        const li = state.running.li;
+        li.dataset.status = 'failed';
+        li.querySelector('.message-meta').textContent = `Failed: ${e.reason}`;
+        state.running = null;
+        setBusy(false);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+// ---- composing ---------------------------------------------------------------------------------
+
+function renderPending() {
+  stage.setPending(state.pending);
+  const chips = $('pending-chips');
+  chips.replaceChildren();
+  state.pending.forEach((p, i) => {
+    const chip = document.createElement('button');
+    chip.type = 'button';
+    chip.className = 'chip';
+    chip.textContent = `#${i + 1} ×`;
+    chip.setAttribute('aria-label', `Remove drawn box #${i + 1}`);
+    chip.addEventListener('click', () => { state.pending.splice(i, 1); renderPending(); });
+    chips.appendChild(chip);
+  });
+}
+
+function insertReference(ref) {
+  const t = $('composer-text');
+  const at = t.selectionStart ?? t.value.length;
+  t.value = `${t.value.slice(0, at)}${ref} ${t.value.slice(at)}`;
+  t.focus();
+}
+
+function highlight(n) {
+  stage.setHighlight(n);
+  document.querySelectorAll('.phrase, .ref').forEach((el) => el.classList.toggle('hl', n != null && el.dataset.number === String(n)));
+}
+
+async function send(text) {
+  text = text.trim();
+  if (!text) return;
+  if (!state.imageId) { toast('Add an image first.'); return; }
+  if (!state.conversation && !(await newConversation())) return;
+  let body = text;
+  // drawn boxes the text does not mention are still sent; the server appends them
+  const frame = { type: 'user_turn', text: body, imageId: state.imageId, regions: state.pending.map((p) => ({ box: p.box })) };
+  state.socket.send(frame);
+  state.pending = [];
+  renderPending();
+  $('composer-text').value = '';
+}
+
+// ---- wiring ------------------------------------------------------------------------------------
+
+$('composer').addEventListener('submit', (e) => { e.preventDefault(); send($('composer-text').value); });
+$('composer-text').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); send($('composer-text').value); }
+});
+$('stop-btn').addEventListener('click', () => state.socket && state.socket.send({ type: 'cancel' }));
+$('regen-btn').addEventListener('click', () => state.socket && state.socket.send({ type: 'regenerate' }));
+$('new-conversation').addEventListener('click', () => { closeConversation(); newConversation(); });
+$('file-input').addEventListener('change', (e) => addImage(e.target.files[0]));
+for (const [id, key] of [['toggle-boxes', 'boxes'], ['toggle-masks', 'masks'], ['toggle-points', 'points']]) {
+  $(id).addEventListener('change', (e) => stage.setVisibility({ [key]: e.target.checked }));
+}
+$('download-png').addEventListener('click', async () => {
+  const blob = await stage.toPngBlob();
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = 'groundchat-annotated.png';
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+});
+const area = $('stage-area');
+area.addEventListener('dragover', (e) => { e.preventDefault(); area.classList.add('drag'); });
+area.addEventListener('dragleave', () => area.classList.remove('drag'));
+area.addEventListener('drop', (e) => {
+  e.preventDefault();
+  area.classList.remove('drag');
+  addImage(e.dataTransfer.files[0]);
+});
+document.addEventListener('paste', (e) => {
+  const item = [...(e.clipboardData?.items || [])].find((i) => i.type.startsWith('image/'));
+  if (item) addImage(item.getAsFile());
+});
+const suggestions = $('suggestions');
+for (const s of SUGGESTIONS) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = 'chip';
+  b.textContent = s;
+  b.addEventListener('click', () => send(s));
+  suggestions.appendChild(b);
+}
+
+setBusy(false);
+refreshList();
+if (location.hash.length > 1) openConversation(location.hash.slice(1));

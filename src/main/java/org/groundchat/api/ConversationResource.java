@@ -1,0 +1,95 @@
+package org.groundchat.api;
+
+import jakarta.inject.Inject;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.DELETE;
+import jakarta.ws.rs.DefaultValue;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.PATCH;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.util.Map;
+import org.groundchat.api.json.ConversationJson;
+import org.groundchat.api.json.PageJson;
+import org.groundchat.chat.ConversationExport;
+import org.groundchat.chat.ConversationService;
+import org.groundchat.chat.Ids;
+import org.groundchat.chat.TurnCoordinator;
+
+/** Conversations: create, list (paged, newest first), view with messages and regions, rename, delete, export. */
+@Path("/api/conversations")
+@Produces(MediaType.APPLICATION_JSON)
+public class ConversationResource {
+    @Inject
+    ConversationService conversations;
+    @Inject
+    ConversationExport export;
+    @Inject
+    TurnCoordinator turns;
+
+    public record CreateBody(String title, String owner, String imageId) {}
+
+    public record RenameBody(String title) {}
+
+    @POST
+    @Consumes(MediaType.APPLICATION_JSON)
+    public Response create(CreateBody body) {
+        CreateBody b = body == null ? new CreateBody(null, null, null) : body;
+        ConversationJson c = conversations.create(b.title(), b.owner(),
+                b.imageId() == null || b.imageId().isBlank() ? null : Ids.parse(b.imageId(), "image"));
+        return Response.status(201).entity(c).build();
+    }
+
+    @GET
+    public PageJson<ConversationJson> list(@QueryParam("page") @DefaultValue("0") int page,
+                                           @QueryParam("size") @DefaultValue("20") int size) {
+        return conversations.list(page, size);
+    }
+
+    @GET
+    @Path("/{id}")
+    public ConversationJson get(@PathParam("id") String id) {
+        return conversations.view(Ids.parse(id, "conversation"));
+    }
+
+    @PATCH
+    @Path("/{id}")
+    @Consumes(MediaType.APPLICATION_JSON)
+    public ConversationJson rename(@PathParam("id") String id, RenameBody body) {
+        if (body == null) throw ApiException.badRequest("invalid_title", "Send {\"title\": \"...\"}.");
+        return conversations.rename(Ids.parse(id, "conversation"), body.title());
+    }
+
+    @DELETE
+    @Path("/{id}")
+    public Response delete(@PathParam("id") String id) {
+        var conversationId = Ids.parse(id, "conversation");
+        if (turns.isActive(conversationId)) {
+            throw ApiException.conflict("turn_in_progress", "An answer is being generated; cancel it before deleting.");
+        }
+        conversations.delete(conversationId);
+        return Response.noContent().build();
+    }
+
+    @GET
+    @Path("/{id}/export")
+    public Response exportJson(@PathParam("id") String id) {
+        var conversationId = Ids.parse(id, "conversation");
+        return Response.ok(conversations.view(conversationId))
+                .header("Content-Disposition", "attachment; filename=\"conversation-" + conversationId + ".json\"").build();
+    }
+
+    @GET
+    @Path("/{id}/export/coco")
+    public Response exportCoco(@PathParam("id") String id) {
+        var conversationId = Ids.parse(id, "conversation");
+        Map<String, Object> coco = export.coco(conversationId);
+        return Response.ok(coco)
+                .header("Content-Disposition", "attachment; filename=\"regions-" + conversationId + ".coco.json\"").build();
+    }
+}

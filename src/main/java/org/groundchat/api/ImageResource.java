@@ -1,0 +1,61 @@
+package org.groundchat.api;
+
+import jakarta.inject.Inject;
+import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.DefaultValue;
+import jakarta.ws.rs.GET;
+import jakarta.ws.rs.POST;
+import jakarta.ws.rs.Path;
+import jakarta.ws.rs.PathParam;
+import jakarta.ws.rs.Produces;
+import jakarta.ws.rs.QueryParam;
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.util.List;
+import java.util.Map;
+import org.groundchat.api.json.ImageJson;
+import org.groundchat.chat.Ids;
+import org.groundchat.chat.ImageService;
+import org.groundchat.inference.DenseCaption;
+import org.groundchat.inference.GroundingEngine;
+import org.groundchat.persistence.ImageEntity;
+import org.jboss.resteasy.reactive.RestForm;
+import org.jboss.resteasy.reactive.multipart.FileUpload;
+
+/** Image upload (multipart field "file"; identical bytes give the same id), download, dense captions. */
+@Path("/api/images")
+public class ImageResource {
+    @Inject
+    ImageService images;
+    @Inject
+    GroundingEngine engine;
+
+    @POST
+    @Consumes(MediaType.MULTIPART_FORM_DATA)
+    @Produces(MediaType.APPLICATION_JSON)
+    public Response upload(@RestForm("file") FileUpload file) throws IOException {
+        if (file == null) throw ApiException.badRequest("missing_file", "Send the image as multipart field 'file'.");
+        ImageEntity e = images.store(Files.readAllBytes(file.uploadedFile()));
+        return Response.status(201).entity(ImageJson.of(e)).build();
+    }
+
+    @GET
+    @Path("/{id}")
+    public Response download(@PathParam("id") String id) {
+        ImageEntity e = images.get(Ids.parse(id, "image"));
+        return Response.ok(images.content(e.id), e.mimeType).header("Cache-Control", "max-age=31536000, immutable").build();
+    }
+
+    @POST
+    @Path("/{id}/dense-captions")
+    @Produces(MediaType.APPLICATION_JSON)
+    public Map<String, Object> denseCaptions(@PathParam("id") String id, @QueryParam("max") @DefaultValue("8") int max) {
+        if (max < 1 || max > 32) throw ApiException.badRequest("invalid_max", "max must be between 1 and 32.");
+        byte[] bytes = images.content(Ids.parse(id, "image"));
+        List<DenseCaption> captions = engine.denseCaptions(bytes, max, null);
+        return Map.of("regions", captions.stream().map(c -> Map.of("box", c.box().toArray(), "caption", c.caption(),
+                "score", c.score())).toList());
+    }
+}

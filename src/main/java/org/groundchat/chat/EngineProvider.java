@@ -1,0 +1,40 @@
+package org.groundchat.chat;
+
+import io.quarkus.runtime.Startup;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.inject.Disposes;
+import jakarta.enterprise.inject.Produces;
+import jakarta.inject.Singleton;
+import java.nio.file.Path;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.groundchat.inference.EngineOptions;
+import org.groundchat.inference.GroundingEngine;
+
+/** Opens the model bundle once at startup (a broken bundle stops the boot with its reason) and closes it at shutdown. */
+@ApplicationScoped
+public class EngineProvider {
+    @ConfigProperty(name = "groundchat.model.dir", defaultValue = "models/default")
+    String dir;
+    @ConfigProperty(name = "groundchat.model.cuda", defaultValue = "false")
+    boolean cuda;
+    @ConfigProperty(name = "groundchat.model.feature-cache-size", defaultValue = "32")
+    int cacheSize;
+    @ConfigProperty(name = "groundchat.model.threads", defaultValue = "0")
+    int threads;
+    @ConfigProperty(name = "groundchat.image.max-bytes", defaultValue = "20971520")
+    long maxBytes;
+    @ConfigProperty(name = "groundchat.image.max-pixels", defaultValue = "40000000")
+    long maxPixels;
+
+    @Produces
+    @Singleton
+    @Startup
+    GroundingEngine engine() {
+        Path bundle = Path.of(dir);
+        return GroundingEngine.open(bundle, new EngineOptions(bundle, cuda, cacheSize, maxPixels, maxBytes, threads));
+    }
+
+    void close(@Disposes GroundingEngine engine) {
+        engine.close();
+    }
+}

@@ -1,0 +1,272 @@
+package org.groundchat.chat;
+
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.groundchat.api.ApiException;
+import org.groundchat.api.json.MessageJson;
+import org.groundchat.inference.CancellationToken;
+import org.groundchat.inference.GenerationEvents.FinishReason;
+import org.groundchat.inference.GenerationEvents.GenerationResult;
+import org.groundchat.inference.GenerationEvents.MaskEvent;
+import org.groundchat.inference.GenerationEvents.RegionEvent;
+import org.groundchat.inference.GenerationEvents.WordPointEvent;
+import org.groundchat.inference.GenerationListener;
+import org.groundchat.inference.GenerationOptions;
+import org.groundchat.inference.GenerationRequest;
+import org.groundchat.inference.GroundingEngine;
+import org.groundchat.inference.InferenceException;
+import org.groundchat.inference.PixelBox;
+import org.groundchat.inference.PromptTurn;
+import org.jboss.logging.Logger;
+
+/**
+ * Runs answers on a bounded pool: at most one active answer per conversation, the others wait in a visible queue
+ * (each waiting turn is told its position). Every answer is stored as it ends: complete, cancelled or failed.
+ */
+@ApplicationScoped
+public class TurnCoordinator {
+    private static final Logger LOG = Logger.getLogger(TurnCoordinator.class);
+    static final int MAX_TEXT = 2000;
+    static final int MAX_REGIONS = 16;
+
+    @Inject
+    GroundingEngine engine;
+    @Inject
+    TurnStore store;
+    @ConfigProperty(name = "groundchat.inference.workers", defaultValue = "1")
+    int workers;
+    @ConfigProperty(name = "groundchat.inference.max-queue", defaultValue = "64")
+    int maxQueue;
+
+    private ThreadPoolExecutor pool;
+    private final Map<UUID, Turn> active = new ConcurrentHashMap<>();
+    private final List<Turn> waiting = new ArrayList<>();
+
+    /** A turn being answered or waiting: its cancellation token and the sink it reports to. */
+    public static final class Turn {
+        final String id = UUID.randomUUID().toString();
+        final UUID conversationId;
+        final TurnSink sink;
+        final CancellationToken cancel = new CancellationToken();
+        final long queuedAt = System.nanoTime();
+
+        Turn(UUID conversationId, TurnSink sink) {
+            this.conversationId = conversationId;
+            this.sink = sink;
+        }
+
+        public String id() { return id; }
+    }
+
+    void start(@Observes StartupEvent e) {
+        pool = new ThreadPoolExecutor(workers, workers, 0, TimeUnit.MILLISECONDS, new LinkedBlockingQueue<>(), r -> {
+            Thread t = new Thread(r, "groundchat-answer");
+            t.setDaemon(true);
+            return t;
+        });
+        int failed = store.failInterrupted();
+        if (failed > 0) LOG.warnf("%d answer(s) interrupted by the last shutdown were marked failed", failed);
+    }
+
+    void stop(@Observes ShutdownEvent e) {
+        active.values().forEach(t -> t.cancel.cancel());
+        pool.shutdown();
+        try {
+            pool.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException ie) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Validates and stores a user turn, then queues its answer. Throws ApiException (nothing stored) on bad input. */
+    public Turn submitUserTurn(UUID conversationId, TurnRequest req, TurnSink sink) {
+        String text = req.text() == null ? "" : req.text().strip();
+        if (text.isEmpty()) throw ApiException.badRequest("empty_text", "The message text is empty.");
+        if (text.length() > MAX_TEXT) {
+            throw ApiException.badRequest("text_too_long", "The message has " + text.length() + " characters; the limit is " + MAX_TEXT + ".");
+        }
+        List<PixelBox> drawn = parseRegions(req.regions());
+        GenerationOptions options = options(req.options());
+        UUID imageId = req.imageId() == null || req.imageId().isBlank() ? null : Ids.parse(req.imageId(), "image");
+        Turn turn = reserve(conversationId, sink);
+        try {
+            TurnStore.Accepted a = store.storeUserTurn(conversationId, text, imageId, drawn);
+            sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage()));
+            enqueue(turn, a, options);
+            return turn;
+        } catch (RuntimeException ex) {
+            active.remove(conversationId, turn);
+            throw ex;
+        }
+    }
+
+    /** Replaces the last answer of the conversation with a new one. */
+    public Turn regenerate(UUID conversationId, TurnSink sink) {
+        Turn turn = reserve(conversationId, sink);
+        try {
+            TurnStore.Accepted a = store.dropLastAnswer(conversationId);
+            sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage(), "regenerate", true));
+            enqueue(turn, a, GenerationOptions.greedy());
+            return turn;
+        } catch (RuntimeException ex) {
+            active.remove(conversationId, turn);
+            throw ex;
+        }
+    }
+
+    /** Cancels the running or waiting answer of a conversation; false when there is none. */
+    public boolean cancel(UUID conversationId) {
+        Turn t = active.get(conversationId);
+        if (t == null) return false;
+        t.cancel.cancel();
+        return true;
+    }
+
+    /** Cancels the answer of a conversation only if it reports to this sink (a connection that went away). */
+    public void cancelIfOwnedBy(UUID conversationId, TurnSink sink) {
+        Turn t = active.get(conversationId);
+        if (t != null && t.sink == sink) t.cancel.cancel();
+    }
+
+    public boolean isActive(UUID conversationId) { return active.containsKey(conversationId); }
+
+    private Turn reserve(UUID conversationId, TurnSink sink) {
+        Turn turn = new Turn(conversationId, sink);
+        if (active.putIfAbsent(conversationId, turn) != null) {
+            throw ApiException.conflict("turn_in_progress", "An answer is still being generated in this conversation; "
+                    + "wait for it or cancel it first.");
+        }
+        synchronized (waiting) {
+            if (waiting.size() >= maxQueue) {
+                active.remove(conversationId, turn);
+                throw new ApiException(503, "server_busy", "Too many answers are waiting (" + maxQueue + "); try again shortly.");
+            }
+        }
+        return turn;
+    }
+
+    private void enqueue(Turn turn, TurnStore.Accepted a, GenerationOptions options) {
+        int position;
+        synchronized (waiting) {
+            waiting.add(turn);
+            position = waiting.size() - Math.max(0, workers - pool.getActiveCount());
+        }
+        if (position > 0) turn.sink.send("queued", turn.id, Map.of("position", position));
+        pool.execute(() -> {
+            synchronized (waiting) {
+                waiting.remove(turn);
+                for (int i = 0; i < waiting.size(); i++) {
+                    Turn w = waiting.get(i);
+                    w.sink.send("queued", w.id, Map.of("position", i + 1));
+                }
+            }
+            try {
+                answer(turn, a, options);
+            } finally {
+                active.remove(turn.conversationId, turn);
+            }
+        });
+    }
+
+    private void answer(Turn turn, TurnStore.Accepted a, GenerationOptions options) {
+        double queueMs = (System.nanoTime() - turn.queuedAt) / 1e6;
+        UUID messageId = store.startAnswer(a.conversationId(), a.imageId());
+        turn.sink.send("started", turn.id, Map.of("messageId", messageId.toString()));
+        int first = store.nextRegionNumber(a.conversationId());
+        StringBuilder partial = new StringBuilder();
+        try {
+            if (turn.cancel.isCancelled()) {
+                finish(turn, messageId, "cancelled", null, "", "cancelled before it started", first, queueMs);
+                return;
+            }
+            List<PromptTurn> prompt = store.promptTurns(a.conversationId(), a.userMessageId());
+            byte[] image = store.imageBytes(a.imageId());
+            GenerationRequest req = new GenerationRequest(image, prompt, options, i -> "[" + (first + i) + "]", turn.cancel);
+            GenerationResult r = engine.generate(req, new GenerationListener() {
+                @Override public void onTextDelta(String delta) {
+                    partial.append(delta);
+                    turn.sink.send("text", turn.id, Map.of("delta", delta));
+                }
+                @Override public void onRegion(RegionEvent e) {
+                    turn.sink.send("region", turn.id, Map.of("region", EventJson.region(e, first + e.index())));
+                }
+                @Override public void onMask(MaskEvent e) {
+                    turn.sink.send("mask", turn.id, Map.of("number", first + e.regionIndex(), "mask", EventJson.mask(e.mask()),
+                            "score", e.score()));
+                }
+                @Override public void onWordPoint(WordPointEvent p) {
+                    turn.sink.send("point", turn.id, EventJson.point(p, p.regionIndex() < 0 ? null : first + p.regionIndex()));
+                }
+            });
+            boolean cancelled = r.finishReason() == FinishReason.CANCELLED;
+            finish(turn, messageId, cancelled ? "cancelled" : "complete", r, null, cancelled ? "cancelled" : null, first, queueMs);
+        } catch (InferenceException | ApiException e) {
+            LOG.infof("answer failed: %s", e.getMessage());
+            store.finishAnswer(messageId, "failed", null, partial.toString(), e.getMessage(), first, null);
+            turn.sink.send("error", turn.id, Map.of("code", e instanceof ApiException ae ? ae.code() : "generation_failed",
+                    "reason", e.getMessage()));
+        } catch (RuntimeException e) {
+            LOG.error("answer failed", e);
+            store.finishAnswer(messageId, "failed", null, partial.toString(), "internal error: " + e.getClass().getSimpleName(),
+                    first, null);
+            turn.sink.send("error", turn.id, Map.of("code", "internal_error", "reason", "The answer failed: internal error."));
+        }
+    }
+
+    private void finish(Turn turn, UUID messageId, String status, GenerationResult r, String partial, String reason, int first,
+                        double queueMs) {
+        Map<String, Object> timings = r == null ? Map.of("queueMs", queueMs) : EventJson.timings(r.timings(), queueMs);
+        MessageJson stored = store.finishAnswer(messageId, status, r, partial, "complete".equals(status) ? null : reason,
+                first, timings);
+        if ("complete".equals(status)) {
+            turn.sink.send("done", turn.id, Map.of("message", stored, "timings", timings,
+                    "usage", Map.of("promptTokens", r.promptTokens(), "completionTokens", r.completionTokens())));
+        } else {
+            turn.sink.send("cancelled", turn.id, Map.of("message", stored));
+        }
+    }
+
+    private static List<PixelBox> parseRegions(List<List<Double>> regions) {
+        List<PixelBox> out = new ArrayList<>();
+        if (regions == null) return out;
+        if (regions.size() > MAX_REGIONS) {
+            throw ApiException.badRequest("too_many_regions", "At most " + MAX_REGIONS + " regions per message.");
+        }
+        for (int i = 0; i < regions.size(); i++) {
+            List<Double> b = regions.get(i);
+            if (b == null || b.size() != 4 || b.stream().anyMatch(v -> v == null)) {
+                throw ApiException.badRequest("invalid_region", "Region #" + (i + 1) + " must be [x1, y1, x2, y2] in image pixels.");
+            }
+            out.add(new PixelBox(b.get(0), b.get(1), b.get(2), b.get(3)));
+        }
+        return out;
+    }
+
+    private static GenerationOptions options(TurnRequest.Options o) {
+        if (o == null) return GenerationOptions.greedy();
+        double temperature = o.temperature() == null ? 0 : o.temperature();
+        double topP = o.topP() == null ? 1 : o.topP();
+        int topK = o.topK() == null ? 0 : o.topK();
+        int maxTokens = o.maxTokens() == null ? 0 : o.maxTokens();
+        if (!Double.isFinite(temperature) || temperature < 0 || temperature > 5) {
+            throw ApiException.badRequest("invalid_options", "temperature must be between 0 and 5.");
+        }
+        if (!Double.isFinite(topP) || topP <= 0 || topP > 1) throw ApiException.badRequest("invalid_options", "topP must be in (0, 1].");
+        if (topK < 0) throw ApiException.badRequest("invalid_options", "topK must be >= 0.");
+        if (maxTokens < 0 || maxTokens > 256) throw ApiException.badRequest("invalid_options", "maxTokens must be between 0 and 256.");
+        return new GenerationOptions(temperature, topP, topK, maxTokens, o.seed() == null ? 0 : o.seed(),
+                o.masks() == null || o.masks(), o.points() == null || o.points());
+    }
+}

@@ -1,0 +1,245 @@
+package org.groundchat.chat;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import jakarta.transaction.Transactional;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import org.groundchat.api.ApiException;
+import org.groundchat.api.json.MessageJson;
+import org.groundchat.inference.GenerationEvents.GenerationResult;
+import org.groundchat.inference.GenerationEvents.MaskEvent;
+import org.groundchat.inference.GenerationEvents.RegionEvent;
+import org.groundchat.inference.GenerationEvents.WordPointEvent;
+import org.groundchat.inference.PixelBox;
+import org.groundchat.inference.PromptTurn;
+import org.groundchat.persistence.ConversationEntity;
+import org.groundchat.persistence.ImageEntity;
+import org.groundchat.persistence.MessageEntity;
+import org.groundchat.persistence.RegionEntity;
+
+/** The database side of a turn: the user message, the streaming answer, its end state, and the prompt history. */
+@ApplicationScoped
+public class TurnStore {
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    @Inject
+    ConversationService conversations;
+
+    /** What a validated, stored user turn needs for generation. */
+    public record Accepted(UUID conversationId, UUID userMessageId, UUID imageId, MessageJson userMessage) {}
+
+    /** Validates and stores a user turn with its drawn regions (numbered now). Nothing is stored on a bad turn. */
+    @Transactional
+    public Accepted storeUserTurn(UUID conversationId, String text, UUID requestedImage, List<PixelBox> drawn) {
+        ConversationEntity c = ConversationService.require(conversationId);
+        UUID imageId = requestedImage != null ? requestedImage : c.imageId;
+        if (imageId == null) throw ApiException.badRequest("image_required", "Upload an image first: this conversation has none.");
+        ImageEntity image = ImageEntity.findById(imageId);
+        if (image == null) throw ApiException.notFound("unknown_image", "No image with id '" + imageId + "'.");
+        for (int i = 0; i < drawn.size(); i++) RegionChecks.requireInside(drawn.get(i), image.width, image.height, i + 1);
+        Set<Integer> existing = new HashSet<>();
+        for (RegionEntity r : RegionEntity.ofConversation(conversationId)) existing.add(r.number);
+        int first = RegionEntity.nextNumber(conversationId);
+        UserText.Resolved resolved = UserText.resolve(text, drawn.size(), first, existing);
+        MessageEntity m = newMessage(conversationId, MessageEntity.USER, imageId);
+        m.displayText = resolved.display();
+        m.modelText = resolved.model();
+        m.status = MessageEntity.COMPLETE;
+        m.slotNumbers = json(resolved.slots());
+        m.persist();
+        for (int i = 0; i < drawn.size(); i++) {
+            PixelBox b = drawn.get(i);
+            RegionEntity r = new RegionEntity();
+            r.id = UUID.randomUUID();
+            r.conversationId = conversationId;
+            r.messageId = m.id;
+            r.number = first + i;
+            r.x1 = b.x1(); r.y1 = b.y1(); r.x2 = b.x2(); r.y2 = b.y2();
+            r.source = RegionEntity.USER;
+            r.persist();
+        }
+        if (!imageId.equals(c.imageId)) c.imageId = imageId;
+        if ("New conversation".equals(c.title)) c.title = abbreviate(resolved.display());
+        c.updatedAt = Instant.now();
+        RegionEntity.flush();
+        return new Accepted(conversationId, m.id, imageId, MessageJson.of(m, RegionEntity.list("messageId", m.id)));
+    }
+
+    /** Creates the assistant message in state "streaming" so an interrupted answer is never a silent gap. */
+    @Transactional
+    public UUID startAnswer(UUID conversationId, UUID imageId) {
+        MessageEntity m = newMessage(conversationId, MessageEntity.ASSISTANT, imageId);
+        m.displayText = "";
+        m.status = MessageEntity.STREAMING;
+        m.persist();
+        return m.id;
+    }
+
+    @Transactional
+    public int nextRegionNumber(UUID conversationId) {
+        return RegionEntity.nextNumber(conversationId);
+    }
+
+    @Transactional
+    public byte[] imageBytes(UUID imageId) {
+        ImageEntity image = ImageEntity.findById(imageId);
+        if (image == null) throw ApiException.notFound("unknown_image", "No image with id '" + imageId + "'.");
+        return image.content;
+    }
+
+    /** Stores the answer's end state (complete, cancelled or failed) with its regions, masks and points. */
+    @Transactional
+    public MessageJson finishAnswer(UUID messageId, String status, GenerationResult r, String partialText, String reason,
+                                    int firstNumber, Map<String, Object> timings) {
+        MessageEntity m = MessageEntity.findById(messageId);
+        m.status = status;
+        m.errorReason = reason;
+        if (r != null) {
+            m.displayText = r.displayText();
+            m.modelText = r.modelText();
+            m.promptTokens = r.promptTokens();
+            m.completionTokens = r.completionTokens();
+            m.timingsJson = json(timings);
+            Map<Integer, MaskEvent> masks = new HashMap<>();
+            for (MaskEvent e : r.masks()) masks.put(e.regionIndex(), e);
+            for (RegionEvent e : r.regions()) {
+                RegionEntity reg = new RegionEntity();
+                reg.id = UUID.randomUUID();
+                reg.conversationId = m.conversationId;
+                reg.messageId = m.id;
+                reg.number = firstNumber + e.index();
+                reg.x1 = e.box().x1(); reg.y1 = e.box().y1(); reg.x2 = e.box().x2(); reg.y2 = e.box().y2();
+                reg.source = RegionEntity.MODEL;
+                reg.phrase = e.phrase();
+                reg.phraseStart = e.phraseStart();
+                reg.phraseEnd = e.phraseEnd();
+                MaskEvent mask = masks.get(e.index());
+                if (mask != null) {
+                    reg.score = (double) mask.score();
+                    reg.maskJson = json(Map.of("size", List.of(mask.mask().height(), mask.mask().width()),
+                            "counts", mask.mask().counts()));
+                }
+                List<Map<String, Object>> pts = new ArrayList<>();
+                for (WordPointEvent p : r.points()) {
+                    if (p.regionIndex() == e.index()) pts.add(EventJson.point(p, null));
+                }
+                reg.pointsJson = pts.isEmpty() ? null : json(pts);
+                reg.persist();
+            }
+        } else if (partialText != null) {
+            m.displayText = partialText;
+        }
+        ConversationEntity c = ConversationEntity.findById(m.conversationId);
+        if (c != null) c.updatedAt = Instant.now();
+        RegionEntity.flush();
+        return MessageJson.of(m, RegionEntity.list("messageId = ?1 order by number", m.id));
+    }
+
+    /**
+     * The prompt: earlier complete exchanges about the same image, then the new user turn. Each user slot is filled
+     * with the box of the region it names; each answer slot with the answer's own regions in order.
+     */
+    @Transactional
+    public List<PromptTurn> promptTurns(UUID conversationId, UUID userMessageId) {
+        List<MessageEntity> all = MessageEntity.ofConversation(conversationId);
+        Map<Integer, RegionEntity> byNumber = new HashMap<>();
+        Map<UUID, List<RegionEntity>> byMessage = new LinkedHashMap<>();
+        for (RegionEntity r : RegionEntity.ofConversation(conversationId)) {
+            byNumber.put(r.number, r);
+            byMessage.computeIfAbsent(r.messageId, k -> new ArrayList<>()).add(r);
+        }
+        MessageEntity current = all.stream().filter(m -> m.id.equals(userMessageId)).findFirst()
+                .orElseThrow(() -> ApiException.notFound("unknown_message", "The user message is gone."));
+        List<PromptTurn> turns = new ArrayList<>();
+        for (int i = 0; i + 1 < all.size(); i++) {
+            MessageEntity u = all.get(i), a = all.get(i + 1);
+            if (u.id.equals(userMessageId)) break;
+            if (!MessageEntity.USER.equals(u.role) || !MessageEntity.ASSISTANT.equals(a.role)
+                    || !MessageEntity.COMPLETE.equals(a.status) || !current.imageId.equals(u.imageId)) continue;
+            turns.add(PromptTurn.user(u.modelText, slotBoxes(u, byNumber)));
+            List<PixelBox> answerBoxes = byMessage.getOrDefault(a.id, List.of()).stream()
+                    .map(r -> new PixelBox(r.x1, r.y1, r.x2, r.y2)).toList();
+            turns.add(PromptTurn.assistant(a.modelText, answerBoxes));
+            i++;
+        }
+        turns.add(PromptTurn.user(current.modelText, slotBoxes(current, byNumber)));
+        return turns;
+    }
+
+    /** Removes the last answer (for regenerate) and returns the user message it answered. */
+    @Transactional
+    public Accepted dropLastAnswer(UUID conversationId) {
+        ConversationService.require(conversationId);
+        List<MessageEntity> all = MessageEntity.ofConversation(conversationId);
+        if (all.isEmpty()) throw ApiException.badRequest("nothing_to_regenerate", "The conversation has no message yet.");
+        MessageEntity last = all.get(all.size() - 1);
+        MessageEntity user = last;
+        if (MessageEntity.ASSISTANT.equals(last.role)) {
+            if (MessageEntity.STREAMING.equals(last.status)) {
+                throw ApiException.conflict("turn_in_progress", "An answer is still being generated.");
+            }
+            RegionEntity.delete("messageId", last.id);
+            last.delete();
+            user = all.size() > 1 ? all.get(all.size() - 2) : null;
+        }
+        if (user == null || !MessageEntity.USER.equals(user.role)) {
+            throw ApiException.badRequest("nothing_to_regenerate", "There is no user message to answer again.");
+        }
+        return new Accepted(conversationId, user.id, user.imageId, MessageJson.of(user, RegionEntity.list("messageId", user.id)));
+    }
+
+    /** At startup: answers left "streaming" by a crash or a kill are marked failed, never left as silent gaps. */
+    @Transactional
+    public int failInterrupted() {
+        return MessageEntity.update("status = ?1, errorReason = ?2 where status = ?3", MessageEntity.FAILED,
+                "interrupted: the server stopped while this answer was being generated", MessageEntity.STREAMING);
+    }
+
+    private List<PixelBox> slotBoxes(MessageEntity m, Map<Integer, RegionEntity> byNumber) {
+        List<PixelBox> boxes = new ArrayList<>();
+        if (m.slotNumbers == null) return boxes;
+        try {
+            for (int n : JSON.readValue(m.slotNumbers, int[].class)) {
+                RegionEntity r = byNumber.get(n);
+                if (r == null) throw ApiException.notFound("unknown_region", "Region [" + n + "] no longer exists.");
+                boxes.add(new PixelBox(r.x1, r.y1, r.x2, r.y2));
+            }
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("corrupt slot_numbers of message " + m.id, e);
+        }
+        return boxes;
+    }
+
+    private static MessageEntity newMessage(UUID conversationId, String role, UUID imageId) {
+        MessageEntity m = new MessageEntity();
+        m.id = UUID.randomUUID();
+        m.conversationId = conversationId;
+        m.seq = MessageEntity.nextSeq(conversationId);
+        m.role = role;
+        m.imageId = imageId;
+        m.createdAt = Instant.now();
+        return m;
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() <= 60 ? s : s.substring(0, 57) + "...";
+    }
+
+    static String json(Object o) {
+        try {
+            return JSON.writeValueAsString(o);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

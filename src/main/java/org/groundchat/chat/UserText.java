@@ -1,0 +1,67 @@
+package org.groundchat.chat;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.groundchat.api.ApiException;
+
+/**
+ * Resolves region references in a user's text. {@code [n]} names an earlier region of the conversation, {@code #k}
+ * the k-th region drawn in this turn (numbered now, from {@code firstNewNumber}). Each reference becomes a
+ * {@code <boxes>} slot in the model text; drawn regions the text does not mention are appended at the end.
+ */
+public final class UserText {
+    private static final Pattern REF = Pattern.compile("\\[(\\d{1,9})]|#(\\d{1,9})");
+
+    /** display: what people see ([n] everywhere); model: the model's text; slots: region number per slot. */
+    public record Resolved(String display, String model, List<Integer> slots) {}
+
+    private UserText() {}
+
+    /** User text never carries markup into the model: a typed "<at>" must not act as the trigger token. */
+    private static String plain(String s) {
+        return s.replace('<', ' ').replace('>', ' ');
+    }
+
+    public static Resolved resolve(String text, int drawn, int firstNewNumber, Set<Integer> existing) {
+        StringBuilder display = new StringBuilder(), model = new StringBuilder();
+        List<Integer> slots = new ArrayList<>();
+        boolean[] mentioned = new boolean[drawn];
+        Matcher m = REF.matcher(text);
+        int last = 0;
+        while (m.find()) {
+            display.append(text, last, m.start());
+            model.append(plain(text.substring(last, m.start())));
+            int number;
+            if (m.group(1) != null) {
+                number = Integer.parseInt(m.group(1));
+                if (!existing.contains(number)) {
+                    throw ApiException.notFound("unknown_region", "Region [" + number + "] does not exist in this conversation.");
+                }
+            } else {
+                int k = Integer.parseInt(m.group(2));
+                if (k < 1 || k > drawn) {
+                    throw ApiException.badRequest("invalid_region_reference", "#" + k + " refers to a drawn region, but "
+                            + drawn + " region(s) were drawn in this message.");
+                }
+                mentioned[k - 1] = true;
+                number = firstNewNumber + k - 1;
+            }
+            display.append('[').append(number).append(']');
+            model.append(" <boxes> ");
+            slots.add(number);
+            last = m.end();
+        }
+        display.append(text.substring(last));
+        model.append(plain(text.substring(last)));
+        for (int k = 0; k < drawn; k++) {
+            if (mentioned[k]) continue;
+            display.append(" [").append(firstNewNumber + k).append(']');
+            model.append(" <boxes>");
+            slots.add(firstNewNumber + k);
+        }
+        return new Resolved(display.toString().strip(), model.toString().replaceAll("\\s+", " ").strip(), slots);
+    }
+}

@@ -1,0 +1,48 @@
+package org.groundchat.inference;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/** A bounded LRU cache of encoded images keyed by the SHA-256 of the image bytes. */
+final class FeatureCache {
+    private final int capacity;
+    private final Map<String, ImageFeatures> map;
+
+    FeatureCache(int capacity) {
+        this.capacity = capacity;
+        this.map = new LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, ImageFeatures> eldest) {
+                return size() > FeatureCache.this.capacity;
+            }
+        };
+    }
+
+    /** The cached features, or computes and stores them (outside the lock: encoding takes milliseconds). */
+    ImageFeatures get(String sha256, Supplier<ImageFeatures> compute) {
+        synchronized (map) {
+            ImageFeatures f = map.get(sha256);
+            if (f != null) return f;
+        }
+        ImageFeatures f = compute.get();
+        if (capacity > 0) {
+            synchronized (map) {
+                map.put(sha256, f);
+            }
+        }
+        return f;
+    }
+
+    ImageFeatures peek(String sha256) {
+        synchronized (map) {
+            return map.get(sha256);
+        }
+    }
+
+    int size() {
+        synchronized (map) {
+            return map.size();
+        }
+    }
+}

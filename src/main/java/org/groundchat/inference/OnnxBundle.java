@@ -1,0 +1,162 @@
+package org.groundchat.inference;
+
+import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.TensorInfo;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.logging.Logger;
+
+/**
+ * The bundle's ONNX sessions, opened once and checked against the manifest: every file must exist and every
+ * model must have the input and output names (and the fixed dimensions) the manifest promises. A mismatch fails
+ * at open time with the file and the tensor named, never later in the middle of an answer.
+ */
+final class OnnxBundle implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(OnnxBundle.class.getName());
+
+    final OrtEnvironment env = OrtEnvironment.getEnvironment();
+    final OrtSession vision, embedTokens, decoder, boxEncoder, boxDecoder, maskDecoder, pointHead, proposalHead;
+    final boolean cuda;
+    private final Map<String, OrtSession> all = new LinkedHashMap<>();
+
+    OnnxBundle(BundleManifest m, EngineOptions options) {
+        cuda = options.useCuda() && cudaAvailable(options);
+        try {
+            vision = open(m, "vision_encoder", options);
+            embedTokens = open(m, "embed_tokens", options);
+            decoder = open(m, "decoder", options);
+            boxEncoder = open(m, "box_encoder", options);
+            boxDecoder = open(m, "box_decoder", options);
+            maskDecoder = open(m, "mask_decoder", options);
+            pointHead = open(m, "point_head", options);
+            proposalHead = open(m, "proposal_head", options);
+        } catch (OrtException e) {
+            close();
+            throw new InferenceException("ONNX Runtime could not open the model bundle: " + e.getMessage(), e);
+        }
+        try {
+            validate(m);
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    private boolean cudaAvailable(EngineOptions options) {
+        try (OrtSession.SessionOptions probe = sessionOptions(options, true)) {
+            return true;
+        } catch (OrtException | RuntimeException e) {
+            LOG.warning("CUDA execution provider unavailable, using CPU: " + e.getMessage());
+            return false;
+        }
+    }
+
+    private OrtSession.SessionOptions sessionOptions(EngineOptions options, boolean withCuda) throws OrtException {
+        OrtSession.SessionOptions so = new OrtSession.SessionOptions();
+        so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        if (options.intraOpThreads() > 0) so.setIntraOpNumThreads(options.intraOpThreads());
+        if (withCuda) so.addCUDA(0);
+        return so;
+    }
+
+    private OrtSession open(BundleManifest m, String role, EngineOptions options) throws OrtException {
+        Path file = m.file(role);
+        if (!Files.isRegularFile(file)) {
+            throw new InferenceException("Model bundle is incomplete: " + role + " file " + file.toAbsolutePath()
+                    + " does not exist");
+        }
+        try (OrtSession.SessionOptions so = sessionOptions(options, cuda)) {
+            OrtSession s = env.createSession(file.toString(), so);
+            all.put(role, s);
+            return s;
+        }
+    }
+
+    private void validate(BundleManifest m) {
+        BundleManifest.Dims d = m.dims();
+        int s = m.image().size();
+        expectInput("vision_encoder", vision, "pixel_values", 1, 3, s, s);
+        expectOutput("vision_encoder", vision, "image_embeds", 1, d.imageTokens(), d.hidden());
+        expectOutput("vision_encoder", vision, "feature_map", 1, d.featureChannels(), d.featureSize(), d.featureSize());
+        expectInput("embed_tokens", embedTokens, "input_ids", -1, -1);
+        expectOutput("embed_tokens", embedTokens, "inputs_embeds", -1, -1, d.hidden());
+        expectInput("decoder", decoder, "inputs_embeds", -1, -1, d.hidden());
+        expectInput("decoder", decoder, "attention_mask", -1, -1);
+        expectInput("decoder", decoder, "position_ids", -1, -1);
+        expectOutput("decoder", decoder, "logits", -1, -1, d.vocab());
+        expectOutput("decoder", decoder, "hidden_states", -1, -1, d.hidden());
+        for (int i = 0; i < d.layers(); i++) {
+            for (String kind : new String[] {"key", "value"}) {
+                expectInput("decoder", decoder, "past_key_values." + i + "." + kind, -1, d.heads(), -1, d.headDim());
+                expectOutput("decoder", decoder, "present." + i + "." + kind, -1, d.heads(), -1, d.headDim());
+            }
+        }
+        expectInput("box_decoder", boxDecoder, "hidden_state", -1, d.hidden());
+        expectInput("box_decoder", boxDecoder, "image_embeds", 1, d.imageTokens(), d.hidden());
+        expectInput("point_head", pointHead, "image_embeds", 1, d.imageTokens(), d.hidden());
+        expectOutput("box_decoder", boxDecoder, "box", -1, 4);
+        expectInput("box_encoder", boxEncoder, "box", -1, 4);
+        expectOutput("box_encoder", boxEncoder, "box_embedding", -1, d.hidden());
+        expectInput("mask_decoder", maskDecoder, "feature_map", 1, d.featureChannels(), d.featureSize(), d.featureSize());
+        expectInput("mask_decoder", maskDecoder, "location_embedding", 1, d.hidden());
+        expectOutput("mask_decoder", maskDecoder, "mask_logits", 1, d.maskSize(), d.maskSize());
+        expectInput("point_head", pointHead, "hidden_state", -1, d.hidden());
+        expectOutput("point_head", pointHead, "point", -1, 2);
+        expectInput("proposal_head", proposalHead, "feature_map", 1, d.featureChannels(), d.featureSize(), d.featureSize());
+        expectOutput("proposal_head", proposalHead, "proposal_boxes", 1, -1, 4);
+    }
+
+    private static void expectInput(String role, OrtSession s, String name, long... dims) {
+        try {
+            check(role, "input", name, s.getInputInfo().get(name), dims);
+        } catch (OrtException e) {
+            throw new InferenceException(role + ": cannot read input info: " + e.getMessage(), e);
+        }
+    }
+
+    private static void expectOutput(String role, OrtSession s, String name, long... dims) {
+        try {
+            check(role, "output", name, s.getOutputInfo().get(name), dims);
+        } catch (OrtException e) {
+            throw new InferenceException(role + ": cannot read output info: " + e.getMessage(), e);
+        }
+    }
+
+    /** dims: -1 = any (dynamic) size; other values must match where the model fixes the size. */
+    private static void check(String role, String kind, String name, NodeInfo info, long[] dims) {
+        if (info == null) {
+            throw new InferenceException("Model bundle mismatch: " + role + " has no " + kind + " named '" + name + "'");
+        }
+        if (!(info.getInfo() instanceof TensorInfo t)) {
+            throw new InferenceException("Model bundle mismatch: " + role + " " + kind + " '" + name + "' is not a tensor");
+        }
+        long[] shape = t.getShape();
+        if (shape.length != dims.length) {
+            throw new InferenceException("Model bundle mismatch: " + role + " " + kind + " '" + name + "' has rank "
+                    + shape.length + ", bundle.json implies rank " + dims.length);
+        }
+        for (int i = 0; i < dims.length; i++) {
+            if (dims[i] >= 0 && shape[i] >= 0 && shape[i] != dims[i]) {
+                throw new InferenceException("Model bundle mismatch: " + role + " " + kind + " '" + name + "' dimension "
+                        + i + " is " + shape[i] + ", bundle.json says " + dims[i]);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        for (OrtSession s : all.values()) {
+            try {
+                s.close();
+            } catch (OrtException e) {
+                LOG.fine("closing session: " + e.getMessage());
+            }
+        }
+        all.clear();
+    }
+}

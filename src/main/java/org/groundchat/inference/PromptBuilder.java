@@ -1,0 +1,94 @@
+package org.groundchat.inference;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Lays out a conversation as the manifest's prompt template:
+ * {@code <user> <image> text <end> <assistant> answer <end> <user> text <end> <assistant>}.
+ * {@code <image>} appears once, in the first user turn kept, and stands for the image-token rows. Every
+ * {@code <boxes>} token is a slot whose embedding the box encoder will provide from the turn's boxes.
+ * Turns that do not fit the context (with room for the answer) are dropped oldest first.
+ */
+final class PromptBuilder {
+    /** Token ids (with a single {@code <image>} id) and, per {@code <boxes>} slot, its index and normalized box. */
+    record Prompt(int[] ids, List<Integer> slotPositions, List<float[]> slotBoxes, int imagePosition,
+                  int droppedTurns) {}
+
+    private final WordLevelTokenizer tok;
+    private final BundleManifest.SpecialTokens sp;
+    private final int maxSeq, imageTokens;
+
+    PromptBuilder(WordLevelTokenizer tok, BundleManifest m) {
+        this.tok = tok;
+        this.sp = m.specialTokens();
+        this.maxSeq = m.dims().maxSeq();
+        this.imageTokens = m.dims().imageTokens();
+    }
+
+    Prompt build(List<PromptTurn> turns, int width, int height, int reserveForAnswer) {
+        if (turns.isEmpty() || turns.get(turns.size() - 1).role() != PromptTurn.Role.USER) {
+            throw new InferenceException("The conversation must end with a user turn.");
+        }
+        for (int i = 0; i < turns.size(); i++) {
+            PromptTurn.Role expected = (turns.size() - 1 - i) % 2 == 0 ? PromptTurn.Role.USER : PromptTurn.Role.ASSISTANT;
+            if (turns.get(i).role() != expected) {
+                throw new InferenceException("Turns must alternate user/assistant; turn " + (i + 1) + " is " + turns.get(i).role());
+            }
+        }
+        int first = turns.get(0).role() == PromptTurn.Role.USER ? 0 : 1;
+        while (true) {
+            Prompt p = layout(turns.subList(first, turns.size()), width, height, first);
+            int length = p.ids().length - 1 + imageTokens;
+            if (length + reserveForAnswer <= maxSeq) return p;
+            if (first + 2 >= turns.size()) {
+                throw new InferenceException("The message is too long: " + length + " prompt positions, the model's context is "
+                        + maxSeq + " including " + reserveForAnswer + " for the answer.");
+            }
+            first += 2;
+        }
+    }
+
+    private Prompt layout(List<PromptTurn> turns, int width, int height, int dropped) {
+        List<Integer> ids = new ArrayList<>();
+        List<Integer> slotPos = new ArrayList<>();
+        List<float[]> slotBoxes = new ArrayList<>();
+        int imagePos = -1;
+        for (int t = 0; t < turns.size(); t++) {
+            PromptTurn turn = turns.get(t);
+            boolean user = turn.role() == PromptTurn.Role.USER;
+            if (user) {
+                ids.add(sp.user());
+                if (imagePos < 0) {
+                    imagePos = ids.size();
+                    ids.add(sp.image());
+                }
+            }
+            int[] textIds = tok.encode(turn.modelText());
+            int slots = 0;
+            for (int id : textIds) if (id == sp.boxes()) slots++;
+            if (slots != turn.slotBoxes().size()) {
+                throw new InferenceException((user ? "The user" : "An earlier answer") + " text has " + slots
+                        + " region slot(s) but " + turn.slotBoxes().size() + " box(es) were given.");
+            }
+            int k = 0;
+            for (int id : textIds) {
+                if (id == sp.image()) throw new InferenceException("Text may not contain the <image> token.");
+                if (id == sp.boxes()) {
+                    PixelBox b = turn.slotBoxes().get(k++);
+                    BoxGeometry.requireInside(b, width, height, user ? "Region " + k : "Stored region");
+                    slotPos.add(ids.size());
+                    slotBoxes.add(BoxGeometry.toNormalized(b, width, height));
+                }
+                ids.add(id);
+            }
+            if (user) {
+                ids.add(sp.end());
+                ids.add(sp.assistant());
+            } else {
+                ids.add(sp.end());
+            }
+        }
+        return new Prompt(ids.stream().mapToInt(Integer::intValue).toArray(), slotPos, slotBoxes, imagePos, dropped);
+    }
+}

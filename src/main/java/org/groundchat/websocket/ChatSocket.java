@@ -1,0 +1,110 @@
+package org.groundchat.websocket;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.quarkus.websockets.next.OnClose;
+import io.quarkus.websockets.next.OnOpen;
+import io.quarkus.websockets.next.OnTextMessage;
+import io.quarkus.websockets.next.OpenConnections;
+import io.smallrye.common.annotation.Blocking;
+import io.quarkus.websockets.next.PathParam;
+import io.quarkus.websockets.next.WebSocket;
+import io.quarkus.websockets.next.WebSocketConnection;
+import jakarta.inject.Inject;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import org.groundchat.api.ApiException;
+import org.groundchat.chat.ConversationService;
+import org.groundchat.chat.Ids;
+import org.groundchat.chat.TurnCoordinator;
+import org.groundchat.chat.TurnRequest;
+
+/**
+ * {@code /ws/conversations/{id}}: a client sends user turns, cancel and regenerate frames; the server streams the
+ * answer's events (numbered per connection, see {@link ConnectionSink}). A malformed frame gets an error event and
+ * the connection stays open. A connection that closes cancels the answer it started.
+ */
+@WebSocket(path = "/ws/conversations/{id}")
+public class ChatSocket {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Map<String, ConnectionSink> SINKS = new ConcurrentHashMap<>();
+
+    @Inject
+    WebSocketConnection connection;
+    @Inject
+    OpenConnections open;
+    @Inject
+    TurnCoordinator turns;
+    @Inject
+    ConversationService conversations;
+
+    @OnOpen
+    public void open(@PathParam("id") String id) {
+        // the answer thread sends later, outside this connection's CDI session: it needs the connection itself,
+        // not the session-scoped proxy injected here
+        ConnectionSink sink = new ConnectionSink(open.findByConnectionId(connection.id()).orElseThrow());
+        SINKS.put(connection.id(), sink);
+        try {
+            conversations.requireExists(Ids.parse(id, "conversation"));
+        } catch (ApiException e) {
+            sink.send("error", null, Map.of("code", e.code(), "reason", e.reason()));
+            connection.closeAndAwait();
+        }
+    }
+
+    @OnTextMessage
+    @Blocking
+    public void message(String frame, @PathParam("id") String id) {
+        ConnectionSink sink = SINKS.get(connection.id());
+        try {
+            UUID conversationId = Ids.parse(id, "conversation");
+            JsonNode node;
+            try {
+                node = JSON.readTree(frame);
+            } catch (Exception e) {
+                throw ApiException.badRequest("invalid_frame", "The frame is not valid JSON.");
+            }
+            if (node == null || !node.isObject()) throw ApiException.badRequest("invalid_frame", "The frame must be a JSON object.");
+            String type = node.path("type").asText("");
+            switch (type) {
+                case "user_turn" -> {
+                    TurnRequest req;
+                    try {
+                        req = JSON.treeToValue(node, TurnRequestFrame.class).toRequest();
+                    } catch (Exception e) {
+                        throw ApiException.badRequest("invalid_frame", "The user_turn frame is malformed: " + shortMessage(e));
+                    }
+                    turns.submitUserTurn(conversationId, req, sink);
+                }
+                case "cancel" -> {
+                    if (!turns.cancel(conversationId)) {
+                        throw ApiException.badRequest("nothing_to_cancel", "No answer is running in this conversation.");
+                    }
+                }
+                case "regenerate" -> turns.regenerate(conversationId, sink);
+                default -> throw ApiException.badRequest("unknown_type", "Unknown frame type '" + type
+                        + "' (expected user_turn, cancel or regenerate).");
+            }
+        } catch (ApiException e) {
+            sink.send("error", null, Map.of("code", e.code(), "reason", e.reason()));
+        }
+    }
+
+    @OnClose
+    public void close(@PathParam("id") String id) {
+        ConnectionSink sink = SINKS.remove(connection.id());
+        sink.closed();
+        try {
+            turns.cancelIfOwnedBy(UUID.fromString(id), sink);
+        } catch (IllegalArgumentException ignored) {
+            // an id that was never a conversation has nothing running
+        }
+    }
+
+    private static String shortMessage(Exception e) {
+        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        int nl = m.indexOf('\n');
+        return nl > 0 ? m.substring(0, nl) : m;
+    }
+}
