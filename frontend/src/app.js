@@ -69,11 +69,7 @@ async function refreshList() {
     open.className = 'conv-open';
     open.textContent = c.title;
     open.addEventListener('click', () => openConversation(c.id));
-    const rename = document.createElement('button');
-    rename.type = 'button';
-    rename.className = 'btn-icon';
-    rename.textContent = 'Rename';
-    rename.setAttribute('aria-label', `Rename ${c.title}`);
+    const rename = iconButton('Rename', `Rename ${c.title}`);
     rename.addEventListener('click', async () => {
       const title = prompt('New title', c.title);
       if (title == null) return;
@@ -83,11 +79,7 @@ async function refreshList() {
         refreshList();
       } catch (e) { toast(e.message); }
     });
-    const del = document.createElement('button');
-    del.type = 'button';
-    del.className = 'btn-icon';
-    del.textContent = 'Delete';
-    del.setAttribute('aria-label', `Delete ${c.title}`);
+    const del = iconButton('Delete', `Delete ${c.title}`);
     del.addEventListener('click', async () => {
       if (!confirm(`Delete "${c.title}"?`)) return;
       try {
@@ -99,6 +91,15 @@ async function refreshList() {
     li.append(open, rename, del);
     list.appendChild(li);
   }
+}
+
+function iconButton(text, label) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = 'btn-icon';
+  b.textContent = text;
+  b.setAttribute('aria-label', label);
+  return b;
 }
 
 function closeConversation() {

@@ -170,13 +170,18 @@ def rle_row_major(mask):
 
 
 GOLDEN_CASES = [
-    # (scene seed, turns); a turn is (user text, user boxes in pixels or "prev" = first region of the last answer)
-    (777_000_001, [("where is the {rec} ?", [])]),
-    (777_000_002, [("describe the image .", [])]),
-    (777_000_003, [("what is this <boxes> ?", ["obj0"])]),
-    (777_000_004, [("find all {plural} .", []), ("what is this <boxes> ?", ["prev"])]),
-    (777_000_005, [("segment the {rec} .", [])]),
-    (777_000_006, [("is there a purple diamond ?", [])]),
+    # (scene seed, object count or None for the world's 1-8, turns); a turn is (user text, user boxes:
+    # "obj0" = the first object's box, "prev" = the first region of the previous answer)
+    (777_000_001, None, [("where is the {rec} ?", [])]),
+    (777_000_002, None, [("describe the image .", [])]),
+    (777_000_003, None, [("what is this <boxes> ?", ["obj0"])]),
+    (777_000_004, None, [("find all {plural} .", []), ("what is this <boxes> ?", ["prev"])]),
+    (777_000_005, None, [("segment the {rec} .", [])]),
+    (777_000_006, None, [("is there a purple diamond ?", [])]),
+    # sparse scenes, where the shipped model localizes reliably; the app's grounding tests use them
+    (777_000_102, 1, [("where is the {rec} ?", [])]),
+    (777_000_104, 1, [("describe the image .", [])]),
+    (777_000_127, 2, [("where is the {rec} ?", [])]),
 ]
 
 
@@ -184,8 +189,8 @@ def golden(model, out):
     ref = Reference(model)
     os.makedirs(f"{out}/golden", exist_ok=True)
     cases = []
-    for k, (seed, turns) in enumerate(GOLDEN_CASES):
-        scene = render_scene(np.random.default_rng(seed))
+    for k, (seed, n_objects, turns) in enumerate(GOLDEN_CASES):
+        scene = render_scene(np.random.default_rng(seed), n_objects=n_objects)
         img_name = f"case{k}.png"
         scene.image.save(f"{out}/golden/{img_name}")
         rgb = np.asarray(scene.image)
