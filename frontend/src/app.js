@@ -63,7 +63,10 @@ async function refreshList() {
     const li = document.createElement('li');
     li.className = 'conv-item';
     li.dataset.id = c.id;
-    if (state.conversation && c.id === state.conversation.id) li.setAttribute('aria-current', 'true');
+    if (state.conversation && c.id === state.conversation.id) {
+      li.setAttribute('aria-current', 'true');
+      $('conv-title').textContent = c.title; // the server titles a new conversation after its first message
+    }
     const open = document.createElement('button');
     open.type = 'button';
     open.className = 'conv-open';
