@@ -155,7 +155,7 @@ final class AnswerLoop {
 
     private void word(String token, float[] hiddenState) {
         AnswerText.Word w = text.word(token);
-        delta(w.start() == 0 ? w.text() : text.display().substring(w.start() - (isSpaced(w) ? 1 : 0), w.end()));
+        delta(w.delta());
         int index = words++;
         if (!req.options().points()) return;
         float[] pt = engine.point(hiddenState, f);
@@ -167,10 +167,6 @@ final class AnswerLoop {
             points.add(e);
             listener.onWordPoint(e);
         }
-    }
-
-    private boolean isSpaced(AnswerText.Word w) {
-        return w.start() > 0 && text.display().charAt(w.start() - 1) == ' ';
     }
 
     private void flushPhrasePoints(int region) {

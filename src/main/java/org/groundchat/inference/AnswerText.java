@@ -13,8 +13,8 @@ import java.util.Set;
 final class AnswerText {
     private static final Set<String> PUNCTUATION = Set.of(",", ".", "?", ":", "!", ";");
 
-    /** A visible word: its char span in the display text. */
-    record Word(String text, int start, int end) {}
+    /** A visible word: its char span in the display text and the delta that showed it (with its space). */
+    record Word(String text, int start, int end, String delta) {}
 
     /** A closed phrase waiting for its region, or an empty one when the model located without a phrase. */
     record Phrase(String text, int start, int end) {}
@@ -31,7 +31,7 @@ final class AnswerText {
         String delta = (display.length() == 0 || punct) ? token : " " + token;
         display.append(delta);
         int end = display.length();
-        return new Word(token, end - token.length(), end);
+        return new Word(token, end - token.length(), end, delta);
     }
 
     /** Adds a markup token that shows nothing ({@code <p>}, {@code </p>}, {@code <at>}). */

@@ -77,13 +77,21 @@ public final class GroundingEngine implements AutoCloseable {
 
     /** Decodes (with the engine's limits) and encodes an image, or returns its cached features. */
     ImageFeatures features(byte[] imageBytes) {
+        return featuresFor(checkedSha(imageBytes), imageBytes);
+    }
+
+    private ImageFeatures featuresFor(String sha, byte[] imageBytes) {
+        return cache.get(sha, () -> encode(ImageDecoder.decode(imageBytes, options.maxImagePixels())));
+    }
+
+    /** The image's SHA-256 (its cache key), after the size checks every use of an image starts with. */
+    private String checkedSha(byte[] imageBytes) {
         if (imageBytes == null || imageBytes.length == 0) throw new ImageRejectedException("An image is required.");
         if (imageBytes.length > options.maxImageBytes()) {
             throw new ImageRejectedException("The image is too large: " + imageBytes.length + " bytes, the limit is "
                     + options.maxImageBytes() + " bytes.");
         }
-        String sha = ImageDecoder.sha256Hex(imageBytes);
-        return cache.get(sha, () -> encode(ImageDecoder.decode(imageBytes, options.maxImagePixels())));
+        return ImageDecoder.sha256Hex(imageBytes);
     }
 
     private ImageFeatures encode(DecodedImage img) {
@@ -103,19 +111,16 @@ public final class GroundingEngine implements AutoCloseable {
     /** Generates one answer on the calling thread, reporting events to the listener as they happen. */
     public GenerationResult generate(GenerationRequest req, GenerationListener listener) {
         long t0 = System.nanoTime();
-        boolean cached = cacheContains(req.image());
-        ImageFeatures f = features(req.image());
-        double encodeMs = cached ? 0 : f.encodeMs();
+        // hash once: a cache hit costs no encoding, so it reports 0 ms
+        String sha = checkedSha(req.image());
+        ImageFeatures cached = cache.peek(sha);
+        ImageFeatures f = cached != null ? cached : featuresFor(sha, req.image());
+        double encodeMs = cached != null ? 0 : f.encodeMs();
         listener.onEncoded(encodeMs);
         int requested = req.options().maxNewTokens();
         int maxNew = requested <= 0 ? manifest.generation().maxNewTokens() : Math.min(requested, manifest.dims().maxSeq());
         PromptBuilder.Prompt p = prompts.build(req.turns(), f.width(), f.height(), Math.min(maxNew, 64));
         return new AnswerLoop(this, f, req, listener, maxNew, t0, encodeMs).run(p);
-    }
-
-    private boolean cacheContains(byte[] image) {
-        return image != null && image.length > 0 && image.length <= options.maxImageBytes()
-                && cache.peek(ImageDecoder.sha256Hex(image)) != null;
     }
 
     /** Dense captioning: proposal head -> score threshold and NMS -> a region caption for each kept box. */
