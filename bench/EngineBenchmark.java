@@ -33,7 +33,8 @@ public final class EngineBenchmark {
             GenerationRequest req = new GenerationRequest(image, List.of(PromptTurn.user(QUESTION, List.of())),
                     GenerationOptions.greedy(), null, null);
             List<Double> encode = new ArrayList<>(), ttft = new ArrayList<>(), fullCold = new ArrayList<>(),
-                    fullWarm = new ArrayList<>(), boxMs = new ArrayList<>(), maskMs = new ArrayList<>();
+                    fullWarm = new ArrayList<>(), boxMs = new ArrayList<>(), maskMs = new ArrayList<>(),
+                    prefill = new ArrayList<>(), pointMs = new ArrayList<>(), decodeMs = new ArrayList<>();
             GenerationResult last = null;
             for (int i = 0; i < runs + 5; i++) {
                 GenerationResult c = cold.generate(req, GenerationListener.NONE);
@@ -43,6 +44,9 @@ public final class EngineBenchmark {
                 ttft.add(c.timings().firstTokenMs());
                 fullCold.add(c.timings().totalMs());
                 fullWarm.add(w.timings().totalMs());
+                prefill.add(c.timings().prefillMs());
+                decodeMs.add(c.timings().decodeMs());
+                if (!c.points().isEmpty()) pointMs.add(c.timings().pointMs() / c.points().size());
                 if (!c.regions().isEmpty()) {
                     boxMs.add(c.timings().boxMs() / c.regions().size());
                     maskMs.add(c.timings().maskMs() / c.regions().size());
@@ -55,10 +59,13 @@ public final class EngineBenchmark {
             out.put("answer_tokens", last.completionTokens());
             out.put("regions", last.regions().size());
             out.put("encode_ms", median(encode));
+            out.put("prefill_ms", median(prefill));
             out.put("first_token_ms", median(ttft));
             for (int pos : new int[] {10, 50, 200}) out.put("decode_ms_per_token_at_" + pos, stepMs(warm, pos, runs));
             out.put("box_decode_ms", median(boxMs));
             out.put("mask_decode_ms", median(maskMs));
+            out.put("point_ms_per_word", median(pointMs));
+            out.put("decode_loop_ms", median(decodeMs));
             out.put("full_answer_ms", median(fullCold));
             out.put("full_answer_cached_image_ms", median(fullWarm));
             out.put("rss_mb", rssMb());

@@ -4,6 +4,7 @@ import io.quarkus.runtime.Startup;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.inject.Disposes;
 import jakarta.enterprise.inject.Produces;
+import jakarta.inject.Inject;
 import jakarta.inject.Singleton;
 import java.nio.file.Path;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
@@ -21,17 +22,15 @@ public class EngineProvider {
     int cacheSize;
     @ConfigProperty(name = "groundchat.model.threads", defaultValue = "0")
     int threads;
-    @ConfigProperty(name = "groundchat.image.max-bytes", defaultValue = "20971520")
-    long maxBytes;
-    @ConfigProperty(name = "groundchat.image.max-pixels", defaultValue = "40000000")
-    long maxPixels;
+    @Inject
+    ImageLimits limits;
 
     @Produces
     @Singleton
     @Startup
     GroundingEngine engine() {
         Path bundle = Path.of(dir);
-        return GroundingEngine.open(bundle, new EngineOptions(bundle, cuda, cacheSize, maxPixels, maxBytes, threads));
+        return GroundingEngine.open(bundle, new EngineOptions(bundle, cuda, cacheSize, limits.maxPixels(), limits.maxBytes(), threads));
     }
 
     void close(@Disposes GroundingEngine engine) {

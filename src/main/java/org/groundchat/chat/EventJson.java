@@ -46,6 +46,7 @@ final class EventJson {
         m.put("firstTokenMs", t.firstTokenMs());
         m.put("boxMs", t.boxMs());
         m.put("maskMs", t.maskMs());
+        m.put("pointMs", t.pointMs());
         m.put("totalMs", t.totalMs());
         return m;
     }

@@ -3,7 +3,7 @@ package org.groundchat.chat;
 import io.quarkus.narayana.jta.QuarkusTransaction;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.transaction.Transactional;
-import org.eclipse.microprofile.config.inject.ConfigProperty;
+import jakarta.inject.Inject;
 import org.groundchat.api.ApiException;
 import org.groundchat.inference.DecodedImage;
 import org.groundchat.inference.ImageDecoder;
@@ -22,26 +22,24 @@ import java.util.UUID;
 /** Validates and stores uploaded images; identical bytes map to one stored image. */
 @ApplicationScoped
 public class ImageService {
-    @ConfigProperty(name = "groundchat.image.max-bytes", defaultValue = "20971520")
-    long maxBytes;
-    @ConfigProperty(name = "groundchat.image.max-pixels", defaultValue = "40000000")
-    long maxPixels;
+    @Inject
+    ImageLimits limits;
 
     /** Stores the image (or finds the identical one). 413 when too big, 415 when not a decodable image. */
     public ImageEntity store(byte[] bytes) {
         if (bytes == null || bytes.length == 0) throw ApiException.badRequest("empty_file", "The uploaded file is empty.");
-        if (bytes.length > maxBytes) {
+        if (bytes.length > limits.maxBytes()) {
             throw new ApiException(413, "image_too_large", "The file has " + bytes.length
-                    + " bytes; the limit is " + maxBytes + " bytes.");
+                    + " bytes; the limit is " + limits.maxBytes() + " bytes.");
         }
         long pixels = headerPixels(bytes);
-        if (pixels > maxPixels) {
+        if (pixels > limits.maxPixels()) {
             throw new ApiException(413, "image_too_large", "The image has " + pixels
-                    + " pixels; the limit is " + maxPixels + " pixels.");
+                    + " pixels; the limit is " + limits.maxPixels() + " pixels.");
         }
         DecodedImage decoded;
         try {
-            decoded = ImageDecoder.decode(bytes, maxPixels);
+            decoded = ImageDecoder.decode(bytes, limits.maxPixels());
         } catch (ImageRejectedException e) {
             throw new ApiException(415, "not_an_image", e.getMessage());
         }

@@ -38,7 +38,7 @@ final class AnswerLoop {
     private final List<WordPointEvent> phrasePoints = new ArrayList<>();
     private boolean insidePhrase;
     private int words;
-    private double boxMs, maskMs, firstTokenMs = -1;
+    private double boxMs, maskMs, pointMs, firstTokenMs = -1;
 
     AnswerLoop(GroundingEngine engine, ImageFeatures f, GenerationRequest req, GenerationListener listener, int maxNew,
                long t0, double encodeMs) {
@@ -96,7 +96,7 @@ final class AnswerLoop {
             flushPhrasePoints(-1);
             double total = GroundingEngine.ms(t0);
             Timings timings = new Timings(encodeMs, prefillMs, firstTokenMs < 0 ? total : firstTokenMs,
-                    GroundingEngine.ms(decodeStart), boxMs, maskMs, total);
+                    GroundingEngine.ms(decodeStart), boxMs, maskMs, pointMs, total);
             GenerationResult result = new GenerationResult(text.display(), text.modelText(), List.copyOf(regions),
                     List.copyOf(masks), List.copyOf(points), timings, promptLength, generated, finish);
             listener.onDone(result);
@@ -158,7 +158,9 @@ final class AnswerLoop {
         delta(w.delta());
         int index = words++;
         if (!req.options().points()) return;
+        long t = System.nanoTime();
         float[] pt = engine.point(hiddenState, f);
+        pointMs += GroundingEngine.ms(t);
         double[] px = BoxGeometry.pointToPixels(pt[0], pt[1], f.width(), f.height());
         WordPointEvent e = new WordPointEvent(index, token, w.start(), w.end(), px[0], px[1], -1);
         if (insidePhrase) {

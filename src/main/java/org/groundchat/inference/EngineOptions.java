@@ -10,7 +10,8 @@ import java.nio.file.Path;
  * @param featureCacheSize how many encoded images to keep (LRU, keyed by SHA-256 of the image bytes)
  * @param maxImagePixels   uploads with more pixels (width*height) are rejected
  * @param maxImageBytes    uploads with more bytes are rejected
- * @param intraOpThreads   ONNX Runtime intra-op threads per session; 0 lets ORT choose
+ * @param intraOpThreads   ONNX Runtime intra-op threads of the image-sized models (vision encoder, mask decoder,
+ *                         proposal head); 0 lets ORT choose. The per-token models always use the calling thread.
  */
 public record EngineOptions(Path bundleDir, boolean useCuda, int featureCacheSize, long maxImagePixels,
                             long maxImageBytes, int intraOpThreads) {

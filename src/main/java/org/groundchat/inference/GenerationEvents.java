@@ -24,7 +24,7 @@ public final class GenerationEvents {
 
     /** Milliseconds spent in each stage of one answer. */
     public record Timings(double encodeMs, double prefillMs, double firstTokenMs, double decodeMs, double boxMs,
-                          double maskMs, double totalMs) {}
+                          double maskMs, double pointMs, double totalMs) {}
 
     public enum FinishReason { STOP, LENGTH, CANCELLED }
 

@@ -19,6 +19,13 @@ import java.util.logging.Logger;
 final class OnnxBundle implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(OnnxBundle.class.getName());
 
+    /**
+     * Models called once per generated token or region: too small to gain from a thread pool, so they run on the
+     * calling thread (which also lets concurrent answers use the cores in parallel).
+     */
+    private static final java.util.Set<String> PER_TOKEN_ROLES =
+            java.util.Set.of("embed_tokens", "decoder", "box_encoder", "box_decoder", "point_head");
+
     final OrtEnvironment env = OrtEnvironment.getEnvironment();
     final OrtSession vision, embedTokens, decoder, boxEncoder, boxDecoder, maskDecoder, pointHead, proposalHead;
     final boolean cuda;
@@ -60,6 +67,10 @@ final class OnnxBundle implements AutoCloseable {
         OrtSession.SessionOptions so = new OrtSession.SessionOptions();
         so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
         if (options.intraOpThreads() > 0) so.setIntraOpNumThreads(options.intraOpThreads());
+        // Each session owns its thread pool, and by default idle pool threads spin for a while after a run. With
+        // eight sessions called in turn that spinning took the cores from the next model: a grounded answer ran
+        // 2.3x slower with 2-thread pools than with none (BENCHMARKS.md). Idle pools now sleep at once.
+        so.addConfigEntry("session.intra_op.allow_spinning", "0");
         if (withCuda) so.addCUDA(0);
         return so;
     }
@@ -71,6 +82,7 @@ final class OnnxBundle implements AutoCloseable {
                     + " does not exist");
         }
         try (OrtSession.SessionOptions so = sessionOptions(options, cuda)) {
+            if (PER_TOKEN_ROLES.contains(role)) so.setIntraOpNumThreads(1);
             OrtSession s = env.createSession(file.toString(), so);
             all.put(role, s);
             return s;

@@ -45,11 +45,16 @@ public final class EmbeddedPostgresServer {
             boolean temp = TEMP_DIR.equals(dir);
             Path dataDir = temp ? Files.createTempDirectory("groundchat-pg-") : Path.of(dir).toAbsolutePath();
             Files.createDirectories(dataDir);
+            OrphanedPostmaster.stopIfOrphaned(dataDir);
             long t0 = System.nanoTime();
             EmbeddedPostgres pg = EmbeddedPostgres.builder()
                     .setDataDirectory(dataDir)
                     .setCleanDataDirectory(false) // keep the data between restarts
                     .setRegisterShutdownHook(true) // a JVM that exits without a Quarkus shutdown still stops it
+                    // zonky is tuned for throw-away test databases (-F, no synchronous commit); conversations are
+                    // user data, so commits reach the disk before they are acknowledged
+                    .setServerConfig("fsync", "on")
+                    .setServerConfig("synchronous_commit", "on")
                     .start();
             createDatabaseIfMissing(pg);
             LOG.infof("Embedded PostgreSQL started on port %d with data in %s (%d ms)", pg.getPort(), dataDir,
@@ -86,6 +91,12 @@ public final class EmbeddedPostgresServer {
     public static synchronized void stopAll() {
         for (EmbeddedPostgresServer server : RUNNING.values()) server.stop();
         RUNNING.clear();
+    }
+
+    /** Stops the server of one directory, if this JVM runs one. */
+    public static synchronized void stop(String dir) {
+        EmbeddedPostgresServer server = RUNNING.remove(dir);
+        if (server != null) server.stop();
     }
 
     private void stop() {
