@@ -53,7 +53,7 @@ public final class EngineBenchmark {
                 }
                 last = c;
             }
-            out.put("runtime", "onnxruntime-java CPU, intra-op threads " + threads);
+            out.put("runtime", "onnxruntime-java CPU, per-token models on the calling thread, image models " + threads + " threads");
             out.put("question", QUESTION);
             out.put("answer", last.displayText());
             out.put("answer_tokens", last.completionTokens());
