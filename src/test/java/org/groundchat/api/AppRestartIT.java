@@ -1,0 +1,195 @@
+package org.groundchat.api;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.WebSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The packaged application (target/quarkus-app, as users start it) booted twice on one embedded database:
+ * a grounded answer stored by the first process is shown unchanged by the second, and an answer that was being
+ * generated when the first process was killed (SIGKILL, no shutdown) is marked failed, never a silent gap.
+ * Runs in `mvn verify` after packaging (failsafe).
+ */
+class AppRestartIT {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final Path GOLDEN = Path.of("models/default/golden");
+    static final HttpClient HTTP = HttpClient.newHttpClient();
+
+    @TempDir
+    Path tmp;
+    private final List<Process> apps = new ArrayList<>();
+
+    @AfterEach
+    void stopApps() throws Exception {
+        for (Process p : apps) {
+            p.destroy();
+            if (!p.waitFor(60, TimeUnit.SECONDS)) p.destroyForcibly();
+        }
+        Path pid = tmp.resolve("pg/postmaster.pid");
+        if (Files.isRegularFile(pid)) {
+            ProcessHandle.of(Long.parseLong(Files.readAllLines(pid).get(0).strip())).ifPresent(ProcessHandle::destroy);
+        }
+    }
+
+    @Test
+    void storedAnswersSurviveAKilledProcessAndTheInterruptedOneIsMarkedFailed() throws Exception {
+        JsonNode golden = JSON.readTree(GOLDEN.resolve("golden.json").toFile());
+        URI first = boot();
+        String sparseImage = upload(first, Files.readAllBytes(GOLDEN.resolve("case6.png")));
+        String grounded = conversation(first);
+        JsonNode done = answer(first, grounded, golden.path("cases").get(6).path("turns").get(0).path("user").asText(),
+                sparseImage, false);
+        JsonNode answered = done.path("message");
+        assertEquals("complete", answered.path("status").asText());
+        assertFalse(answered.path("regions").isEmpty(), "precondition: the answer has a region: " + answered);
+
+        // a long answer (8 regions with masks), killed as soon as the server says it started
+        String busyImage = upload(first, Files.readAllBytes(GOLDEN.resolve("case1.png")));
+        String interrupted = conversation(first);
+        JsonNode started = answer(first, interrupted, "describe the image .", busyImage, true);
+        String interruptedId = started.path("messageId").asText();
+        Process killed = apps.get(0);
+        assertFalse(killed.isAlive());
+
+        URI second = boot();
+        JsonNode afterRestart = get(second, "/api/conversations/" + grounded);
+        JsonNode stored = afterRestart.path("messages").get(1);
+        assertEquals(answered.path("id").asText(), stored.path("id").asText());
+        assertEquals("complete", stored.path("status").asText());
+        assertEquals(answered.path("text").asText(), stored.path("text").asText());
+        assertEquals(answered.path("regions").get(0).path("box"), stored.path("regions").get(0).path("box"));
+        assertEquals(answered.path("regions").get(0).path("mask"), stored.path("regions").get(0).path("mask"));
+
+        JsonNode cut = null;
+        for (JsonNode m : get(second, "/api/conversations/" + interrupted).path("messages")) {
+            if (m.path("id").asText().equals(interruptedId)) cut = m;
+        }
+        assertTrue(cut != null, "the interrupted answer is stored");
+        assertEquals("failed", cut.path("status").asText(), cut.toString());
+        assertTrue(cut.toString().contains("interrupted"), cut.toString());
+    }
+
+    /** Starts the packaged app on a free port with the test's database directory; returns its base URI when ready. */
+    private URI boot() throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Path log = tmp.resolve("app-" + apps.size() + ".log");
+        Process p = new ProcessBuilder(java, "-Dgroundchat.db.dir=" + tmp.resolve("pg"), "-Dquarkus.http.port=" + port,
+                "-jar", "target/quarkus-app/quarkus-run.jar").redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        apps.add(p);
+        URI base = URI.create("http://localhost:" + port);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (System.nanoTime() < deadline) {
+            if (!p.isAlive()) throw new AssertionError("the app exited at start:\n" + Files.readString(log));
+            try {
+                if (HTTP.send(HttpRequest.newBuilder(base.resolve("/q/health/ready")).build(),
+                        HttpResponse.BodyHandlers.discarding()).statusCode() == 200) return base;
+            } catch (IOException notYet) {
+                // not listening yet
+            }
+            Thread.sleep(250);
+        }
+        throw new AssertionError("the app was not ready within 120 s:\n" + Files.readString(log));
+    }
+
+    private static String upload(URI base, byte[] png) throws Exception {
+        String boundary = UUID.randomUUID().toString();
+        byte[] head = ("--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"scene.png\"\r\n"
+                + "Content-Type: image/png\r\n\r\n").getBytes(StandardCharsets.UTF_8);
+        byte[] tail = ("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8);
+        byte[] body = new byte[head.length + png.length + tail.length];
+        System.arraycopy(head, 0, body, 0, head.length);
+        System.arraycopy(png, 0, body, head.length, png.length);
+        System.arraycopy(tail, 0, body, head.length + png.length, tail.length);
+        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(base.resolve("/api/images"))
+                .header("Content-Type", "multipart/form-data; boundary=" + boundary)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(201, r.statusCode(), r.body());
+        return JSON.readTree(r.body()).path("id").asText();
+    }
+
+    private static String conversation(URI base) throws Exception {
+        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(base.resolve("/api/conversations"))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString("{\"title\":\"restart\"}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(201, r.statusCode(), r.body());
+        return JSON.readTree(r.body()).path("id").asText();
+    }
+
+    private static JsonNode get(URI base, String path) throws Exception {
+        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(base.resolve(path)).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode(), r.body());
+        return JSON.readTree(r.body());
+    }
+
+    /**
+     * Sends one user turn over the WebSocket. Returns the "done" event, or with {@code killAtStart} the "started"
+     * event after killing the app the moment it arrives (the answer is then being generated).
+     */
+    private JsonNode answer(URI base, String conversation, String text, String imageId, boolean killAtStart) throws Exception {
+        BlockingQueue<JsonNode> events = new LinkedBlockingQueue<>();
+        WebSocket ws = HTTP.newWebSocketBuilder().buildAsync(
+                URI.create("ws://" + base.getAuthority() + "/ws/conversations/" + conversation), new WebSocket.Listener() {
+                    private final StringBuilder partial = new StringBuilder();
+
+                    @Override
+                    public CompletionStage<?> onText(WebSocket w, CharSequence data, boolean last) {
+                        partial.append(data);
+                        if (last) {
+                            try {
+                                events.add(JSON.readTree(partial.toString()));
+                            } catch (IOException e) {
+                                throw new IllegalStateException(e);
+                            }
+                            partial.setLength(0);
+                        }
+                        w.request(1);
+                        return null;
+                    }
+                }).get(30, TimeUnit.SECONDS);
+        ws.sendText(JSON.writeValueAsString(JSON.createObjectNode().put("type", "user_turn").put("text", text)
+                .put("imageId", imageId)), true).get(30, TimeUnit.SECONDS);
+        while (true) {
+            JsonNode e = events.poll(120, TimeUnit.SECONDS);
+            if (e == null) throw new AssertionError("no event within 120 s");
+            String type = e.path("type").asText();
+            if (killAtStart && type.equals("started")) {
+                apps.get(apps.size() - 1).destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+                return e;
+            }
+            if (type.equals("done")) {
+                ws.sendClose(WebSocket.NORMAL_CLOSURE, "");
+                return e;
+            }
+            if (type.equals("error")) throw new AssertionError("error event: " + e);
+            assertFalse(killAtStart && type.equals("text"), "the answer streamed text before 'started'");
+        }
+    }
+}
