@@ -105,13 +105,47 @@ test('reload shows the history', async () => {
   await page.screenshot({ path: join(SHOTS, '5-after-reload.png') });
 });
 
-test('stop a running answer', async () => {
+/**
+ * Keeps the server's answer pool busy: `count` long answers ("describe the image" on the 8-object golden scene) in
+ * other conversations, sent from the page like any other client; resolves once each is started or queued.
+ */
+async function occupyAnswerPool(count) {
+  const bytes = [...readFileSync(join(GOLDEN, golden.cases[1].image))];
+  await page.evaluate(async ({ bytes, count }) => {
+    const form = new FormData();
+    form.append('file', new Blob([new Uint8Array(bytes)], { type: 'image/png' }), 'busy.png');
+    const image = await (await fetch('/api/images', { method: 'POST', body: form })).json();
+    const waits = [];
+    for (let i = 0; i < count; i++) {
+      const conv = await (await fetch('/api/conversations', {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: `busy ${i}` }),
+      })).json();
+      const ws = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/ws/conversations/${conv.id}`);
+      waits.push(new Promise((resolve, reject) => {
+        ws.onopen = () => ws.send(JSON.stringify({ type: 'user_turn', text: 'describe the image .', imageId: image.id }));
+        ws.onmessage = (m) => { if (['started', 'queued'].includes(JSON.parse(m.data).type)) resolve(); };
+        ws.onerror = () => reject(new Error('busy socket failed'));
+      }));
+    }
+    await Promise.all(waits);
+  }, { bytes, count });
+}
+
+test('a queued answer shows its place and Stop cancels it', async () => {
+  await occupyAnswerPool(3);
   await page.locator('#composer-text').fill('describe the image .');
   await page.keyboard.press('Enter');
-  await page.locator('#stop-btn:not([hidden])').waitFor();
-  await page.locator('#stop-btn').click().catch(() => { /* the answer may already be over */ });
+  const meta = page.locator('.message.assistant').last().locator('.message-meta');
+  await page.waitForFunction(() => {
+    const all = [...document.querySelectorAll('.message.assistant .message-meta')];
+    return /Queued \(position [1-9]/.test(all[all.length - 1]?.textContent || '');
+  });
+  assert.match(await meta.innerText(), /Queued \(position \d+\)/);
+  assert.equal(await page.locator('body').getAttribute('data-busy'), 'queued');
+  await page.screenshot({ path: join(SHOTS, '6-queued.png') });
+  await page.locator('#stop-btn').click();
   await lastAssistantDone();
-  const status = await page.locator('.message.assistant').last().getAttribute('data-status');
-  assert.ok(['cancelled', 'complete'].includes(status), status);
-  await page.screenshot({ path: join(SHOTS, '6-stopped.png') });
+  const last = page.locator('.message.assistant').last();
+  assert.equal(await last.getAttribute('data-status'), 'cancelled');
+  await page.screenshot({ path: join(SHOTS, '7-stopped.png') });
 });
