@@ -105,6 +105,66 @@ test('reload shows the history', async () => {
   await page.screenshot({ path: join(SHOTS, '5-after-reload.png') });
 });
 
+/** Presses Tab until the element with this id has the focus (keyboard-only navigation); fails after 60 presses. */
+async function tabTo(p, id) {
+  const seen = [];
+  for (let i = 0; i < 60; i++) {
+    const at = await p.evaluate(() => { const a = document.activeElement; return a ? `${a.tagName}#${a.id}.${a.className}:${(a.textContent || '').replace(/\s+/g, ' ').slice(0, 20)}` : ''; });
+    if (at.split('.')[0].endsWith(`#${id}`)) return;
+    seen.push(at);
+    await p.keyboard.press('Tab');
+  }
+  assert.fail(`#${id} cannot be reached with Tab; focus went through ${seen.join(' | ')}`);
+}
+
+test('narrow screen, keyboard only: draw a box, ask about it, get an answer', async () => {
+  const narrow = await browser.newPage({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+  narrow.setDefaultTimeout(TIMEOUT);
+  try {
+    await narrow.goto(page.url()); // the conversation's link (#id), opened in a fresh browser context
+    await narrow.locator('#frame:not([hidden]) img').waitFor();
+    const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `no horizontal scrolling on a 390 px screen (overflow ${overflow} px)`);
+    const { width, height } = await narrow.locator('#stage-img').evaluate((img) => ({ width: img.naturalWidth, height: img.naturalHeight }));
+
+    await tabTo(narrow, 'skip-image'); // the second stop, before the (long) conversation list
+    await narrow.keyboard.press('Enter');
+    assert.equal(await narrow.evaluate(() => document.activeElement.id), 'frame');
+    assert.ok(narrow.url().endsWith(new URL(page.url()).hash), 'the skip link kept the conversation in the address');
+    await narrow.keyboard.press('Enter'); // a box of a quarter of the image, centred
+    for (let i = 0; i < 3; i++) await narrow.keyboard.press('ArrowRight'); // moved right by 3 x 2%
+    for (let i = 0; i < 5; i++) await narrow.keyboard.press('Shift+ArrowDown'); // 5 x 2% taller
+    await narrow.keyboard.press('Enter');
+    const pending = narrow.locator('.pending-region');
+    await pending.waitFor();
+    const box = await pending.evaluate((el) => ['x1', 'y1', 'x2', 'y2'].map((k) => Number(el.dataset[k])));
+    const expected = [width * (0.375 + 0.06), height * 0.375, width * (0.625 + 0.06), height * (0.625 + 0.1)];
+    box.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) <= 1.5, `keyboard box ${box} vs expected ${expected}`));
+    await narrow.screenshot({ path: join(SHOTS, '6-narrow-keyboard-box.png'), fullPage: true });
+
+    await narrow.keyboard.press('Shift+Tab'); // back to the top, then the first skip link
+    await narrow.evaluate(() => document.activeElement.blur());
+    await tabTo(narrow, 'skip-composer');
+    await narrow.keyboard.press('Enter');
+    assert.equal(await narrow.evaluate(() => document.activeElement.id), 'composer-text');
+    const before = await narrow.locator('.message').count();
+    await narrow.keyboard.type('what is this #1 ?');
+    await narrow.keyboard.press('Enter');
+    await narrow.waitForFunction((n) => document.querySelectorAll('.message').length >= n + 2, before);
+    await narrow.waitForFunction(() => {
+      const all = [...document.querySelectorAll('.message.assistant')];
+      return all.length && all[all.length - 1].dataset.status === 'complete' && document.body.dataset.busy === '';
+    });
+    assert.match(await narrow.locator('.message.user').last().innerText(), /what is this \[\d+] \?/);
+    assert.ok((await narrow.locator('.message.assistant').last().locator('.message-text').innerText()).trim().length > 0);
+    const after = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(after <= 0, `still no horizontal scrolling after the answer (overflow ${after} px)`);
+    await narrow.screenshot({ path: join(SHOTS, '7-narrow-keyboard-answer.png'), fullPage: true });
+  } finally {
+    await narrow.close();
+  }
+});
+
 /**
  * Keeps the server's answer pool busy: `count` long answers ("describe the image" on the 8-object golden scene) in
  * other conversations, sent from the page like any other client; resolves once each is started or queued.
@@ -142,10 +202,10 @@ test('a queued answer shows its place and Stop cancels it', async () => {
   });
   assert.match(await meta.innerText(), /Queued \(position \d+\)/);
   assert.equal(await page.locator('body').getAttribute('data-busy'), 'queued');
-  await page.screenshot({ path: join(SHOTS, '6-queued.png') });
+  await page.screenshot({ path: join(SHOTS, '8-queued.png') });
   await page.locator('#stop-btn').click();
   await lastAssistantDone();
   const last = page.locator('.message.assistant').last();
   assert.equal(await last.getAttribute('data-status'), 'cancelled');
-  await page.screenshot({ path: join(SHOTS, '7-stopped.png') });
+  await page.screenshot({ path: join(SHOTS, '9-stopped.png') });
 });

@@ -415,6 +415,12 @@ $('composer').addEventListener('submit', (e) => { e.preventDefault(); send($('co
 $('composer-text').addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); send($('composer-text').value); }
 });
+// Skip links move the focus themselves: following their href would replace the #conversation-id in the address.
+document.querySelectorAll('.skip-link').forEach((a) => a.addEventListener('click', (e) => {
+  e.preventDefault();
+  const target = $(a.dataset.skip);
+  (target.hidden ? $('file-input') : target).focus(); // no image yet: the file picker is the way to add one
+}));
 $('stop-btn').addEventListener('click', () => state.socket && state.socket.send({ type: 'cancel' }));
 $('regen-btn').addEventListener('click', () => state.socket && state.socket.send({ type: 'regenerate' }));
 $('new-conversation').addEventListener('click', () => { closeConversation(); newConversation(); });

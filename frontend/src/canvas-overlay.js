@@ -4,6 +4,8 @@
 // (data-x1..data-y2) so tests and tools can read exactly what is drawn.
 // Drawing: drag with mouse, pen or finger (pointer events) to add a box; a click without a drag picks the
 // smallest region under the pointer; Escape cancels a drag in progress.
+// Keyboard drawing (no pointer needed): with the image focused, Enter starts a box in the middle, arrows move it,
+// Shift+arrows resize it (right/down grow, left/up shrink), Enter adds it, Escape drops it.
 
 import { maskToCanvas, isValidMask } from './rle.js';
 import { regionColor, hexToRgb } from './colors.js';
@@ -24,6 +26,7 @@ export class ImageStage {
     this.highlight = null;
     this.visible = { boxes: true, masks: true, points: false };
     this.drag = null;
+    this.keyBox = null; // the box being drawn with the keyboard: {rect, box}
     this.pointFocusEl = null;
 
     new ResizeObserver(() => this.layout()).observe(els.area);
@@ -38,6 +41,7 @@ export class ImageStage {
   setImage(url) {
     const { img, frame, dropzone } = this.els;
     if (url === this.imageUrl) return Promise.resolve({ width: this.width, height: this.height });
+    this.cancelDrawing();
     this.imageUrl = url;
     this.clearRegions();
     return new Promise((resolve, reject) => {
@@ -350,11 +354,58 @@ export class ImageStage {
     });
     frame.addEventListener('keydown', (e) => {
       if (e.key === 'Escape') this.cancelDrawing();
+      else this.keyDraw(e);
     });
   }
 
-  /** Escape: drop the box being dragged, if any. Returns whether something was cancelled. */
+  /** Keyboard drawing; see the file comment for the keys. Steps are 2% of the image (10% with Ctrl). */
+  keyDraw(e) {
+    if (!this.hasImage() || this.drag) return;
+    const k = this.keyBox;
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      if (!k) {
+        const rect = document.createElement('div');
+        rect.className = 'draw-rect visible keyboard';
+        this.els.overlay.appendChild(rect);
+        const w = this.width / 4;
+        const h = this.height / 4;
+        this.keyBox = { rect, box: [this.width / 2 - w / 2, this.height / 2 - h / 2, this.width / 2 + w / 2, this.height / 2 + h / 2] };
+        this.placeBox(rect, this.keyBox.box);
+      } else {
+        k.rect.remove();
+        this.keyBox = null;
+        this.cb.onDraw(k.box.map((v) => Math.round(v)));
+      }
+      return;
+    }
+    const dirs = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    if (!k || !dirs[e.key]) return;
+    e.preventDefault();
+    const [dx, dy] = dirs[e.key];
+    const f = e.ctrlKey ? 0.1 : 0.02;
+    const sx = dx * this.width * f;
+    const sy = dy * this.height * f;
+    let [x1, y1, x2, y2] = k.box;
+    if (e.shiftKey) {
+      x2 = Math.min(this.width, Math.max(x1 + 2, x2 + sx));
+      y2 = Math.min(this.height, Math.max(y1 + 2, y2 + sy));
+    } else {
+      const mx = Math.max(-x1, Math.min(this.width - x2, sx));
+      const my = Math.max(-y1, Math.min(this.height - y2, sy));
+      x1 += mx; x2 += mx; y1 += my; y2 += my;
+    }
+    k.box = [x1, y1, x2, y2];
+    this.placeBox(k.rect, k.box);
+  }
+
+  /** Escape: drop the box being dragged or drawn with the keyboard, if any. Returns whether something was cancelled. */
   cancelDrawing() {
+    if (this.keyBox) {
+      this.keyBox.rect.remove();
+      this.keyBox = null;
+      return true;
+    }
     if (!this.drag) return false;
     try { this.els.frame.releasePointerCapture(this.drag.id); } catch { /* already released */ }
     this.drag.rect.remove();
