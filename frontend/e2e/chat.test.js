@@ -165,6 +165,85 @@ test('narrow screen, keyboard only: draw a box, ask about it, get an answer', as
   }
 });
 
+/** Hands a golden image to the page as a File, through a synthetic paste or drop event carrying a DataTransfer. */
+async function giveImage(how, k) {
+  const bytes = [...readFileSync(join(GOLDEN, golden.cases[k].image))];
+  await page.evaluate(({ how, bytes }) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new Uint8Array(bytes)], 'scene.png', { type: 'image/png' }));
+    if (how === 'paste') document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true }));
+    else document.getElementById('stage-area').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, { how, bytes });
+  const c = golden.cases[k];
+  await page.waitForFunction(([w, h]) => {
+    const img = document.querySelector('#frame:not([hidden]) #stage-img');
+    return img && img.complete && img.naturalWidth === w && img.naturalHeight === h;
+  }, [c.width, c.height]);
+}
+
+/** PNG width and height from its IHDR chunk. */
+function pngSize(buf) {
+  assert.equal(buf.subarray(1, 4).toString('latin1'), 'PNG');
+  return [buf.readUInt32BE(16), buf.readUInt32BE(20)];
+}
+
+test('pasted and dropped images; hover links phrase and box; toggles, points, export and download', async () => {
+  await page.locator('#new-conversation').click();
+  await giveImage('paste', 8);
+  await page.locator('#composer-text').fill(golden.cases[8].turns[0].user);
+  await page.keyboard.press('Enter');
+  await lastAssistantDone();
+  const phrase = page.locator('.message.assistant .phrase').last();
+  const n = await phrase.getAttribute('data-number');
+  const region = page.locator(`.region[data-number="${n}"]`);
+
+  await phrase.hover();
+  assert.ok(await region.evaluate((el) => el.classList.contains('hl')), 'hovering the phrase highlights its box');
+  await page.locator('#composer-text').hover();
+  assert.ok(!(await region.evaluate((el) => el.classList.contains('hl'))), 'leaving the phrase clears it');
+  const rb = await region.boundingBox();
+  await page.mouse.move(rb.x + rb.width / 2, rb.y + rb.height / 2);
+  assert.ok(await phrase.evaluate((el) => el.classList.contains('hl')), 'hovering the box highlights its phrase');
+
+  const maskPixels = () => page.evaluate(() => {
+    const c = document.getElementById('mask-canvas');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let on = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) on++;
+    return { on, hidden: c.hidden };
+  });
+  const shown = await maskPixels();
+  assert.ok(shown.on > 0 && !shown.hidden, 'the mask is painted');
+  await page.locator('#toggle-masks').uncheck();
+  assert.equal((await maskPixels()).hidden, true, 'Masks off hides the mask layer');
+  await page.locator('#toggle-boxes').uncheck();
+  assert.equal(await region.isVisible(), false, 'Boxes off hides the boxes');
+  await page.locator('#toggle-points').check();
+  assert.ok(await page.locator('.overlay.show-points .point-dot').count() > 0, 'Points on shows the word points');
+  const pb = await phrase.boundingBox();
+  await page.mouse.move(pb.x + 4, pb.y + pb.height / 2);
+  await page.locator('.point-focus').waitFor();
+  await page.screenshot({ path: join(SHOTS, '8-points.png') });
+  await page.locator('#toggle-masks').check();
+  await page.locator('#toggle-boxes').check();
+  await page.locator('#toggle-points').uncheck();
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#download-png').click()]);
+  assert.equal(download.suggestedFilename(), 'groundchat-annotated.png');
+  const png = readFileSync(await download.path());
+  assert.deepEqual(pngSize(png), [golden.cases[8].width, golden.cases[8].height], 'annotated PNG at the image size');
+
+  const exported = await page.evaluate(async () => {
+    const json = await (await fetch(document.getElementById('export-json').href)).json();
+    const coco = await (await fetch(document.getElementById('export-coco').href)).json();
+    return { messages: json.messages.length, annotations: coco.annotations.length };
+  });
+  assert.ok(exported.messages >= 2 && exported.annotations >= 1, JSON.stringify(exported));
+
+  await giveImage('drop', 7);
+  assert.equal(await page.locator('.region').count(), 0, 'a new image starts without the old boxes');
+});
+
 /**
  * Keeps the server's answer pool busy: `count` long answers ("describe the image" on the 8-object golden scene) in
  * other conversations, sent from the page like any other client; resolves once each is started or queued.
@@ -202,10 +281,10 @@ test('a queued answer shows its place and Stop cancels it', async () => {
   });
   assert.match(await meta.innerText(), /Queued \(position \d+\)/);
   assert.equal(await page.locator('body').getAttribute('data-busy'), 'queued');
-  await page.screenshot({ path: join(SHOTS, '8-queued.png') });
+  await page.screenshot({ path: join(SHOTS, '9-queued.png') });
   await page.locator('#stop-btn').click();
   await lastAssistantDone();
   const last = page.locator('.message.assistant').last();
   assert.equal(await last.getAttribute('data-status'), 'cancelled');
-  await page.screenshot({ path: join(SHOTS, '9-stopped.png') });
+  await page.screenshot({ path: join(SHOTS, '10-stopped.png') });
 });
