@@ -27,7 +27,7 @@ public final class ImageDecoder {
         try (ImageInputStream in = ImageIO.createImageInputStream(new ByteArrayInputStream(bytes))) {
             Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
             if (!readers.hasNext()) {
-                throw new ImageRejectedException("The file is not an image in a supported format (PNG, JPEG, GIF, BMP).");
+                throw new ImageRejectedException("The file is not an image in a supported format (PNG, JPEG, WebP, GIF, BMP).");
             }
             ImageReader reader = readers.next();
             try {

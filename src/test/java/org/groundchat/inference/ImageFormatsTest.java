@@ -1,0 +1,116 @@
+package org.groundchat.inference;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import javax.imageio.ImageIO;
+import org.groundchat.inference.GenerationEvents.GenerationResult;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The same scene in every accepted format gives the answer the PNG gives: exactly for lossless formats (BMP,
+ * lossless WebP, which the JDK cannot read without the kept TwelveMonkeys plugin), and a region on the right
+ * object for lossy ones (JPEG, GIF's 256 colours). Truncated files of each format are refused with a reason.
+ */
+class ImageFormatsTest {
+    static final int CASE = 6; // a sparse golden scene: one object the shipped model finds
+    static GroundingEngine engine;
+    static byte[] png;
+    static String question;
+    static PixelBox truth;
+    static GenerationResult fromPng;
+
+    @BeforeAll
+    static void open() throws IOException {
+        Path dir = TestBundle.dir();
+        engine = GroundingEngine.open(dir, EngineOptions.defaults().withBundleDir(dir).withFeatureCacheSize(0));
+        JsonNode c = new ObjectMapper().readTree(dir.resolve("golden/golden.json").toFile()).path("cases").get(CASE);
+        png = Files.readAllBytes(dir.resolve("golden").resolve(c.path("image").asText()));
+        question = c.path("turns").get(0).path("user").asText();
+        JsonNode b = c.path("truth").get(0).path("box_px");
+        truth = new PixelBox(b.get(0).asDouble(), b.get(1).asDouble(), b.get(2).asDouble(), b.get(3).asDouble());
+        fromPng = ask(png);
+        assertFalse(fromPng.regions().isEmpty(), "precondition: the PNG answer has a region");
+    }
+
+    @AfterAll
+    static void close() {
+        engine.close();
+    }
+
+    static GenerationResult ask(byte[] image) {
+        return engine.generate(new GenerationRequest(image, List.of(PromptTurn.user(question, List.of())),
+                GenerationOptions.greedy(), i -> "[" + (i + 1) + "]", null), GenerationListener.NONE);
+    }
+
+    static byte[] encode(String format) throws IOException {
+        BufferedImage img = ImageIO.read(new ByteArrayInputStream(png));
+        BufferedImage rgb = new BufferedImage(img.getWidth(), img.getHeight(), BufferedImage.TYPE_INT_RGB);
+        rgb.createGraphics().drawImage(img, 0, 0, null);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        assertTrue(ImageIO.write(rgb, format, out), "no ImageIO writer for " + format);
+        return out.toByteArray();
+    }
+
+    static byte[] resource(String name) throws IOException {
+        try (InputStream in = ImageFormatsTest.class.getResourceAsStream("/images/" + name)) {
+            return in.readAllBytes();
+        }
+    }
+
+    static void assertSameAnswer(GenerationResult r) {
+        assertEquals(fromPng.modelText(), r.modelText());
+        assertArrayEquals(fromPng.regions().get(0).normalizedBox(), r.regions().get(0).normalizedBox(), 1e-5f);
+    }
+
+    @Test
+    void losslessFormatsGiveThePngsAnswer() throws IOException {
+        assertSameAnswer(ask(encode("bmp")));
+        byte[] webp = resource("case6-lossless.webp"); // written by PIL from the same PNG (lossless)
+        assertEquals("webp", ImageDecoder.decode(webp, Long.MAX_VALUE).format());
+        assertSameAnswer(ask(webp));
+    }
+
+    @Test
+    void lossyFormatsStillFindTheObject() throws IOException {
+        for (String format : new String[] {"jpeg", "gif"}) {
+            byte[] bytes = encode(format);
+            DecodedImage d = ImageDecoder.decode(bytes, Long.MAX_VALUE);
+            assertEquals(format, d.format());
+            GenerationResult r = ask(bytes);
+            assertFalse(r.regions().isEmpty(), format + ": " + r.displayText());
+            double iou = r.regions().get(0).box().iou(truth);
+            assertTrue(iou >= 0.5, format + ": IoU " + iou + " with the truth");
+        }
+    }
+
+    @Test
+    void truncatedFilesAreRefusedWithAReason() throws IOException {
+        for (String format : new String[] {"jpeg", "bmp", "gif"}) {
+            byte[] bytes = encode(format);
+            byte[] cut = Arrays.copyOf(bytes, bytes.length / 2);
+            ImageRejectedException e = assertThrows(ImageRejectedException.class, () -> ask(cut), format);
+            assertTrue(e.getMessage().contains("corrupt or truncated"), format + ": " + e.getMessage());
+        }
+        byte[] webp = resource("case6-lossless.webp");
+        ImageRejectedException e = assertThrows(ImageRejectedException.class,
+                () -> ask(Arrays.copyOf(webp, webp.length / 2)));
+        assertTrue(e.getMessage().contains("corrupt or truncated"), "webp: " + e.getMessage());
+    }
+}
