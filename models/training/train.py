@@ -209,6 +209,8 @@ def main():
     ap.add_argument("--stage1", type=float, default=0.3)
     ap.add_argument("--box-weight", type=float, default=4.0)
     ap.add_argument("--mask-objects", type=int, default=24)
+    ap.add_argument("--init", help="start from these weights (e.g. models/default/pytorch_model.pt) with a fresh "
+                    "optimizer and schedule; ignored when the run folder already has a checkpoint")
     ap.add_argument("--minutes", type=float, default=0, help="stop (with a checkpoint) after this many minutes")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -231,6 +233,9 @@ def main():
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
         print(f"resumed at step {step}")
+    elif args.init:
+        model.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
+        print(f"initialised from {args.init}")
     rng = np.random.default_rng(1000 + step)
     torch.manual_seed(1000 + step)
     model.train()
