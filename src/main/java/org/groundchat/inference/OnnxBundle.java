@@ -55,7 +55,7 @@ final class OnnxBundle implements AutoCloseable {
     }
 
     private boolean cudaAvailable(EngineOptions options) {
-        try (OrtSession.SessionOptions probe = sessionOptions(options, true)) {
+        try (OrtSession.SessionOptions probe = sessionOptions(options, true, options.intraOpThreads())) {
             return true;
         } catch (OrtException | RuntimeException e) {
             LOG.warning("CUDA execution provider unavailable, using CPU: " + e.getMessage());
@@ -63,10 +63,11 @@ final class OnnxBundle implements AutoCloseable {
         }
     }
 
-    private OrtSession.SessionOptions sessionOptions(EngineOptions options, boolean withCuda) throws OrtException {
+    private OrtSession.SessionOptions sessionOptions(EngineOptions options, boolean withCuda, int intraOpThreads)
+            throws OrtException {
         OrtSession.SessionOptions so = new OrtSession.SessionOptions();
         so.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
-        if (options.intraOpThreads() > 0) so.setIntraOpNumThreads(options.intraOpThreads());
+        if (intraOpThreads > 0) so.setIntraOpNumThreads(intraOpThreads);
         // Each session owns its thread pool, and by default idle pool threads spin for a while after a run. With
         // eight sessions called in turn that spinning took the cores from the next model: a grounded answer ran
         // 2.3x slower with 2-thread pools than with none (BENCHMARKS.md). Idle pools now sleep at once.
@@ -81,8 +82,8 @@ final class OnnxBundle implements AutoCloseable {
             throw new InferenceException("Model bundle is incomplete: " + role + " file " + file.toAbsolutePath()
                     + " does not exist");
         }
-        try (OrtSession.SessionOptions so = sessionOptions(options, cuda)) {
-            if (PER_TOKEN_ROLES.contains(role)) so.setIntraOpNumThreads(1);
+        int threads = PER_TOKEN_ROLES.contains(role) ? 1 : options.intraOpThreads();
+        try (OrtSession.SessionOptions so = sessionOptions(options, cuda, threads)) {
             OrtSession s = env.createSession(file.toString(), so);
             all.put(role, s);
             return s;
