@@ -24,6 +24,7 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import org.groundchat.persistence.PostmasterPidFile;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -49,10 +50,7 @@ class AppRestartIT {
             p.destroy();
             if (!p.waitFor(60, TimeUnit.SECONDS)) p.destroyForcibly();
         }
-        Path pid = tmp.resolve("pg/postmaster.pid");
-        if (Files.isRegularFile(pid)) {
-            ProcessHandle.of(Long.parseLong(Files.readAllLines(pid).get(0).strip())).ifPresent(ProcessHandle::destroy);
-        }
+        PostmasterPidFile.stopLeftover(tmp.resolve("pg"));
     }
 
     @Test

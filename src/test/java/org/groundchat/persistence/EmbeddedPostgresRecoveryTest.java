@@ -5,10 +5,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.BufferedReader;
-import java.io.File;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -40,7 +38,7 @@ class EmbeddedPostgresRecoveryTest {
             p.waitFor(30, TimeUnit.SECONDS);
         }
         EmbeddedPostgresServer.stop(dataDir());
-        stopLeftoverPostmaster();
+        PostmasterPidFile.stopLeftover(Path.of(dataDir()));
     }
 
     @Test
@@ -99,15 +97,6 @@ class EmbeddedPostgresRecoveryTest {
     }
 
     private long postmasterPid() throws Exception {
-        return Long.parseLong(Files.readAllLines(Path.of(dataDir(), "postmaster.pid")).get(0).strip());
-    }
-
-    private void stopLeftoverPostmaster() throws Exception {
-        File pidFile = Path.of(dataDir(), "postmaster.pid").toFile();
-        if (!pidFile.isFile()) return;
-        ProcessHandle.of(postmasterPid()).ifPresent(p -> {
-            p.destroy();
-            p.onExit().orTimeout(30, TimeUnit.SECONDS).join();
-        });
+        return PostmasterPidFile.pid(Path.of(dataDir()));
     }
 }
