@@ -36,11 +36,11 @@ def main():
     encode, first, total, per_token, tokens = [], [], [], [], 0
     for i in range(a.runs + 3):
         t0 = time.perf_counter()
-        emb, fm = ref.encode_image(rgb)
+        feats = ref.encode_image(rgb)
         t1 = time.perf_counter()
-        ans = ref.generate(emb, [], QUESTION)
+        ans = ref.generate(feats, [], QUESTION)
         for r in ans.regions:
-            ref.mask(fm, r.box)
+            ref.mask(feats.feature_map, r.box)
         t2 = time.perf_counter()
         if i < 3:
             continue  # warm-up

@@ -22,7 +22,8 @@ from infer import Reference, box_iou, clip_box, load_model, mask_to_image  # noq
 from world import render_scene  # noqa: E402
 
 EVAL_SEED = 900_000_000
-TASK_SEEDS = {"rec": 1, "res": 2, "multi": 3, "gcap": 4, "count": 5, "exist": 6, "region": 7, "dense": 8, "followup": 9}
+TASK_SEEDS = {"rec": 1, "res": 2, "multi": 3, "gcap": 4, "count": 5, "exist": 6, "region": 7, "dense": 8, "followup": 9,
+              "crowded": 10}
 
 
 def scenes(task, n):
@@ -30,8 +31,9 @@ def scenes(task, n):
     rng = np.random.default_rng(EVAL_SEED + TASK_SEEDS[task])
     out = []
     while len(out) < n:
-        scene = render_scene(rng)
+        scene = render_scene(rng, min_objects=6) if task == "crowded" else render_scene(rng)
         gen = {"rec": lambda s, r: [task_rec, task_relation, task_ordinal][r.integers(3)](s, r),
+               "crowded": lambda s, r: [task_rec, task_relation, task_ordinal][r.integers(3)](s, r),
                "res": task_res, "multi": task_multi, "gcap": task_gcap, "count": task_count, "exist": task_exist,
                "region": lambda s, r: _describe_region(s, r), "dense": lambda s, r: Turn("", ""),
                "followup": task_rec}[task]
@@ -76,22 +78,26 @@ class Evaluator:
         self.latency = []
 
     def answer(self, scene, turn, history=()):
-        emb, fm = self.ref.encode_image(np.asarray(scene.image))
-        ans = self.ref.generate(emb, list(history), turn.user, turn.user_boxes)
+        feats = self.ref.encode_image(np.asarray(scene.image))
+        ans = self.ref.generate(feats, list(history), turn.user, turn.user_boxes)
         self.latency.append(ans.timings["total_ms"])
-        return ans, fm
+        return ans, feats.feature_map
 
     def text(self, ans):
         return self.ref.text([t for t in ans.tokens])
 
     def run_rec(self):
         ok = pts_in = pts_all = 0
+        by_kind, by_count = {}, {}
         for scene, turn in scenes("rec", self.n):
             ans, _ = self.answer(scene, turn)
             target = turn.info["target"]
             gt = scene.normalized_box(scene.objects[target])
-            if ans.regions and box_iou(ans.regions[0].box, gt) >= 0.5:
-                ok += 1
+            hit = bool(ans.regions) and box_iou(ans.regions[0].box, gt) >= 0.5
+            ok += hit
+            by_kind.setdefault(turn.task, []).append(hit)
+            n_obj = len(scene.objects)
+            by_count.setdefault("1-2" if n_obj <= 2 else "3-5" if n_obj <= 5 else "6-8", []).append(hit)
             # per-word alignment: words of the region phrase must point inside the referred object
             mask = scene.objects[target].mask
             at = ans.regions[0].token_index if ans.regions else len(ans.tokens)
@@ -101,7 +107,23 @@ class Evaluator:
                     px, py = int(x * scene.side), int(y * scene.side)
                     pts_in += int(0 <= py < scene.height and 0 <= px < scene.width and mask[py, px])
         self.rows.append(("REC Acc@0.5 (attributes, relations, ordinals)", ok / self.n, self.n, ">= 0.95"))
+        for kind in ("rec", "relation", "ordinal"):
+            hits = by_kind.get(kind, [])
+            self.rows.append((f"REC Acc@0.5, {kind} questions", float(np.mean(hits)) if hits else 0.0, len(hits), ""))
+        for bucket in ("1-2", "3-5", "6-8"):
+            hits = by_count.get(bucket, [])
+            self.rows.append((f"REC Acc@0.5, scenes of {bucket} objects", float(np.mean(hits)) if hits else 0.0,
+                              len(hits), ""))
         self.rows.append(("Per-word point-in-object rate (REC phrases)", pts_in / max(1, pts_all), pts_all, ">= 0.85"))
+
+    def run_crowded(self):
+        """The same questions on scenes of 6-8 objects only."""
+        ok = 0
+        for scene, turn in scenes("crowded", self.n):
+            ans, _ = self.answer(scene, turn)
+            gt = scene.normalized_box(scene.objects[turn.info["target"]])
+            ok += bool(ans.regions) and box_iou(ans.regions[0].box, gt) >= 0.5
+        self.rows.append(("REC Acc@0.5, 6-8 objects", ok / self.n, self.n, ">= 0.90"))
 
     def run_res(self):
         ious, inter, union = [], 0, 0
@@ -178,10 +200,10 @@ class Evaluator:
     def run_dense(self):
         hit = total = 0
         for scene, _ in scenes("dense", self.dense_images):
-            emb, fm = self.ref.encode_image(np.asarray(scene.image))
+            feats = self.ref.encode_image(np.asarray(scene.image))
             captions = []
-            for box, _score in self.ref.proposals(fm):
-                ans = self.ref.generate(emb, [], "what is this <boxes> ?", [box])
+            for box, _score in self.ref.proposals(feats.feature_map):
+                ans = self.ref.generate(feats, [], "what is this <boxes> ?", [box])
                 captions.append((box, self.text(ans).strip()))
             for o in scene.objects:
                 gt = scene.normalized_box(o)
@@ -209,17 +231,29 @@ def main():
     ap.add_argument("--dense-images", type=int, default=250)
     ap.add_argument("--out", default="models/default/EVAL.md")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="the <= 5 minute experiment check: 200 samples per task, "
+                    "no dense captioning, printed instead of written (EXPERIMENTS.md rows report it)")
     a = ap.parse_args()
+    if a.quick:
+        a.n = 200
     import torch
     if a.threads:
         torch.set_num_threads(a.threads)
     ev = Evaluator(Reference(load_model(a.checkpoint)), a.n, a.dense_images)
     t0 = time.time()
-    for fn in [ev.run_rec, ev.run_res, lambda: ev.run_boxes("multi", "Multi-box F1@0.5 (find all ...)"),
-               ev.run_region, lambda: ev.run_boxes("gcap", "Grounded captioning box F1@0.5"),
-               ev.run_count, ev.run_exist, ev.run_followup, ev.run_dense]:
+    steps = [ev.run_rec, ev.run_crowded, ev.run_res, lambda: ev.run_boxes("multi", "Multi-box F1@0.5 (find all ...)"),
+             ev.run_region, lambda: ev.run_boxes("gcap", "Grounded captioning box F1@0.5"),
+             ev.run_count, ev.run_exist, ev.run_followup]
+    if not a.quick:
+        steps.append(ev.run_dense)
+    for fn in steps:
+        before = len(ev.rows)
         fn()
-        print(ev.rows[-1], f"{time.time() - t0:.0f}s", flush=True)
+        for row in ev.rows[before:]:
+            print(f"{row[0]}: {row[1]:.3f} ({row[2]})  {time.time() - t0:.0f}s", flush=True)
+    if a.quick:
+        print(" | ".join(f"{r[1]:.3f}" for r in ev.rows))
+        return
     cmd = "/usr/bin/python3 models/training/evaluate.py" + ("" if a.n == 1000 else f" --n {a.n}")
     md = ev.markdown(cmd, time.time() - t0)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)

@@ -24,7 +24,7 @@ from scenes import IMAGE_SIZE, MEAN, PAD_VALUE, STD  # noqa: E402
 from tokenizer import SPECIAL_TOKENS, WordTokenizer  # noqa: E402
 from world import render_scene  # noqa: E402
 
-BUNDLE_VERSION = "1.0"
+BUNDLE_VERSION = "2.0"  # 2: location keys for the box decoder and point head; region features in the box encoder
 OPSET = 17
 PROPOSALS = {"score_threshold": 0.3, "nms_iou": 0.5, "max": 16}
 MAX_NEW_TOKENS = 96
@@ -64,7 +64,7 @@ def export_all(model, out):
     c = model.config
     d = c.hidden
     export(model.vision, (torch.randn(1, 3, c.image_size, c.image_size),), f"{out}/vision_encoder.onnx",
-           ["pixel_values"], ["image_embeds", "feature_map"], {})
+           ["pixel_values"], ["image_embeds", "feature_map", "location_keys"], {})
     export(EmbedTokens(model.decoder.tok), (torch.tensor([[1, 2, 3]]),), f"{out}/embed_tokens.onnx",
            ["input_ids"], ["inputs_embeds"], {"input_ids": {0: "batch", 1: "sequence_length"},
                                               "inputs_embeds": {0: "batch", 1: "sequence_length"}})
@@ -85,15 +85,16 @@ def export_all(model, out):
     export(DecoderStep(model.decoder), (torch.randn(1, l, d), torch.ones(1, p + l, dtype=torch.long),
                                         torch.arange(p, p + l)[None], *past),
            f"{out}/decoder.onnx", names_in, names_out, dyn)
-    img = torch.randn(1, c.image_tokens, d)
-    export(model.box_decoder, (torch.randn(2, d), img), f"{out}/box_decoder.onnx", ["hidden_state", "image_embeds"],
+    keys = torch.randn(1, c.location_tokens, d)
+    fmap = torch.randn(1, c.feature_channels, c.feature_size, c.feature_size)
+    export(model.box_decoder, (torch.randn(2, d), keys), f"{out}/box_decoder.onnx", ["hidden_state", "location_keys"],
            ["box"], {"hidden_state": {0: "N"}, "box": {0: "N"}})
-    export(model.box_encoder, (torch.rand(2, 4),), f"{out}/box_encoder.onnx", ["box"], ["box_embedding"],
-           {"box": {0: "N"}, "box_embedding": {0: "N"}})
+    export(model.box_encoder, (torch.rand(2, 4), fmap), f"{out}/box_encoder.onnx", ["box", "feature_map"],
+           ["box_embedding"], {"box": {0: "N"}, "box_embedding": {0: "N"}})
     export(model.mask_decoder, (torch.randn(1, c.feature_channels, c.feature_size, c.feature_size),
                                 torch.tensor([[0.2, 0.2, 0.5, 0.6]]), torch.randn(1, d)),
            f"{out}/mask_decoder.onnx", ["feature_map", "box", "location_embedding"], ["mask_logits", "mask_score"], {})
-    export(model.point_head, (torch.randn(2, d), img), f"{out}/point_head.onnx", ["hidden_state", "image_embeds"],
+    export(model.point_head, (torch.randn(2, d), keys), f"{out}/point_head.onnx", ["hidden_state", "location_keys"],
            ["point"], {"hidden_state": {0: "N"}, "point": {0: "N"}})
     export(model.proposal_head, (torch.randn(1, c.feature_channels, c.feature_size, c.feature_size),),
            f"{out}/proposal_head.onnx", ["feature_map"], ["proposal_boxes", "proposal_scores"], {})
@@ -117,7 +118,8 @@ def manifest(model, tok, step):
                   "resize": "bilinear_half_pixel_no_antialias", "pad": "right_bottom", "channels": "RGB",
                   "layout": "NCHW", "scale": "1/255"},
         "dims": {"hidden": c.hidden, "layers": c.layers, "heads": c.heads, "head_dim": c.head_dim, "vocab": c.vocab,
-                 "image_tokens": c.image_tokens, "feature_channels": c.feature_channels,
+                 "image_tokens": c.image_tokens, "location_tokens": c.location_tokens,
+                 "feature_channels": c.feature_channels,
                  "feature_size": c.feature_size, "mask_size": c.mask_size, "max_seq": c.max_seq,
                  "proposals": c.proposal_grid * c.proposal_grid},
         "special_tokens": {"pad": sp["<pad>"], "unk": sp["<unk>"], "image": sp["<image>"], "at": sp["<at>"],
@@ -131,9 +133,9 @@ def manifest(model, tok, step):
                        "banned": [sp[t] for t in BANNED_TOKENS]},
         "prompt": {"template": "<user> <image> {user} <end> <assistant> {answer} <end> <user> {user} <end> <assistant>",
                    "image_token_expands_to": "image_tokens rows of image_embeds, first user turn only",
-                   "user_region": "<boxes> token in the user text; its embedding is box_encoder(box)",
-                   "answer_region": "<p> phrase </p> <at> <boxes>; box_decoder(hidden state at <at>), "
-                                    "then <boxes> input = box_encoder(box)",
+                   "user_region": "<boxes> token in the user text; its embedding is box_encoder(box, feature_map)",
+                   "answer_region": "<p> phrase </p> <at> <boxes>; box_decoder(hidden state at <at>, location_keys), "
+                                    "then <boxes> input = box_encoder(box, feature_map)",
                    "position_ids": "0..n-1 over the whole sequence, image rows included"},
     }
 
@@ -194,7 +196,8 @@ def golden(model, out):
         img_name = f"case{k}.png"
         scene.image.save(f"{out}/golden/{img_name}")
         rgb = np.asarray(scene.image)
-        emb, fm = ref.encode_image(rgb)
+        feats = ref.encode_image(rgb)
+        emb, fm = feats.image_embeds, feats.feature_map
         o0 = scene.objects[0]
         history, out_turns = [], []
         for text, boxes in turns:
@@ -206,7 +209,7 @@ def golden(model, out):
                 elif b == "prev":
                     prev = history[-1][3]
                     norm_boxes.append(prev[0] if prev else scene.normalized_box(o0))
-            ans = ref.generate(emb, history, text, norm_boxes)
+            ans = ref.generate(feats, history, text, norm_boxes)
             regions = []
             for r in ans.regions:
                 logits, score = ref.mask(fm, r.box)
@@ -226,6 +229,7 @@ def golden(model, out):
         proposals = ref.proposals(fm, PROPOSALS["score_threshold"], PROPOSALS["nms_iou"], PROPOSALS["max"])
         cases.append({"image": img_name, "width": scene.width, "height": scene.height,
                       "image_embeds_head": emb[0, 0, :8].tolist(), "feature_map_head": fm[0, 0, 0, :8].tolist(),
+                      "location_keys_head": feats.location_keys[0, 0, :8].tolist(),
                       "turns": out_turns,
                       "proposals": [{"box": b, "score": s} for b, s in proposals],
                       "truth": [{"shape": o.shape, "color": o.color, "size": o.size,

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,6 +30,13 @@ def load_model(checkpoint):
     model = GroundingModel(ModelConfig(**ck["config"]))
     model.load_state_dict(ck["model"])
     return model.eval()
+
+
+class Features(NamedTuple):
+    """The vision encoder's outputs for one image."""
+    image_embeds: torch.Tensor  # [1, T, D] spliced into the prompt at <image>
+    feature_map: torch.Tensor  # [1, C, H, W] for masks, proposals and region features
+    location_keys: torch.Tensor  # [1, G*G, D] what the box decoder and point head attend
 
 
 @dataclass
@@ -56,7 +64,7 @@ class Reference:
 
     @torch.no_grad()
     def encode_image(self, rgb: np.ndarray):
-        return self.m.vision(normalize(pad_and_resize(rgb, self.c.image_size))[None])
+        return Features(*self.m.vision(normalize(pad_and_resize(rgb, self.c.image_size))[None]))
 
     def prompt(self, history, user_text, user_boxes):
         """history: list of (user_text, user_boxes, answer_ids, answer_boxes). Returns ids and slot boxes."""
@@ -82,20 +90,21 @@ class Reference:
         return ids, slots
 
     @torch.no_grad()
-    def embed(self, ids, slots, image_embeds):
+    def embed(self, ids, slots, feats: Features):
+        image_embeds = feats.image_embeds
         x = self.m.decoder.tok(torch.tensor(ids)[None])
         for pos, box in slots:
-            x[0, pos] = self.m.box_encoder(torch.tensor([box], dtype=torch.float32))[0]
+            x[0, pos] = self.m.box_encoder(torch.tensor([box], dtype=torch.float32), feats.feature_map)[0]
         if self.special["<image>"] in ids:
             k = ids.index(self.special["<image>"])
             x = torch.cat([x[:, :k], image_embeds, x[:, k + 1:]], 1)
         return x
 
     @torch.no_grad()
-    def generate(self, image_embeds, history, user_text, user_boxes=(), max_new=96):
+    def generate(self, feats: Features, history, user_text, user_boxes=(), max_new=96):
         t0 = time.perf_counter()
         ids, slots = self.prompt(history, user_text, list(user_boxes))
-        x = self.embed(ids, slots, image_embeds)
+        x = self.embed(ids, slots, feats)
         n = x.shape[1]
         logits, hidden, past = self.m.decoder(x, torch.ones(1, n, dtype=torch.long), torch.arange(n)[None])
         t1 = time.perf_counter()
@@ -118,14 +127,14 @@ class Reference:
             elif word not in self.special:
                 if inside:
                     phrase.append(word)
-                pt = self.m.point_head(hidden[:, -1], image_embeds)[0].tolist()
+                pt = self.m.point_head(hidden[:, -1], feats.location_keys)[0].tolist()
                 ans.points.append((len(ans.tokens) - 1, pt[0], pt[1]))
             if nxt == self.special["<at>"]:
-                box = self.m.box_decoder(hidden[:, -1], image_embeds)
+                box = self.m.box_decoder(hidden[:, -1], feats.location_keys)
                 ans.regions.append(Region(box[0].tolist(), phrase, len(ans.tokens) - 1))
                 phrase = []
                 ans.tokens.append(self.special["<boxes>"])
-                logits, hidden, past = self.step(self.m.box_encoder(box)[None], n, past)
+                logits, hidden, past = self.step(self.m.box_encoder(box, feats.feature_map)[None], n, past)
                 n += 1
             nxt = self.pick(logits)
         t2 = time.perf_counter()
@@ -145,7 +154,7 @@ class Reference:
     @torch.no_grad()
     def mask(self, feature_map, box):
         b = torch.tensor([box], dtype=torch.float32)
-        logits, score = self.m.mask_decoder(feature_map, b, self.m.box_encoder(b))
+        logits, score = self.m.mask_decoder(feature_map, b, self.m.box_encoder(b, feature_map))
         return logits[0].numpy(), float(score[0])
 
     @torch.no_grad()

@@ -64,13 +64,13 @@ def attention_loss(att, target):
     return -torch.log((att * target).sum(1) + 1e-6).mean()
 
 
-def embed_sequence(model, batch, image_embeds):
+def embed_sequence(model, batch, image_embeds, feature_map):
     """Token embeddings with image rows at 1..T and box-encoder embeddings at <boxes> slots."""
     x = model.decoder.tok(batch["ids"])
     t = image_embeds.shape[1]
     x = torch.cat([x[:, :1], image_embeds, x[:, 1 + t:]], 1)
     if batch["slot_box"].shape[0]:
-        x = x.index_put(batch["slot_index"], model.box_encoder(batch["slot_box"]))
+        x = x.index_put(batch["slot_index"], model.box_encoder(batch["slot_box"], feature_map[batch["slot_index"][0]]))
     return x
 
 
@@ -88,7 +88,7 @@ def mask_losses(model, cache, scene_ids, feature_map, rng, per_batch):
     c = model.config
     grid = crop_grid(box, c.mask_size, c.mask_crop_expand)
     target = (F.grid_sample(torch.stack(masks)[:, None], grid, mode="bilinear", align_corners=False)[:, 0] > 0.5).float()
-    logits, score = model.mask_decoder(feature_map[fms], box, model.box_encoder(box))
+    logits, score = model.mask_decoder(feature_map[fms], box, model.box_encoder(box, feature_map[fms]))
     with torch.no_grad():
         pred = (logits > 0).float()
         inter = (pred * target).flatten(1).sum(1)
@@ -118,9 +118,8 @@ def proposal_losses(model, cache, scene_ids, feature_map):
     return loss
 
 
-def cell_losses(model, cache, scene_ids, image_embeds):
-    """Attributes (class 0 = no object centred here) and box of the object centred in each image-token cell."""
-    g = model.config.image_grid
+def cell_losses(head, cache, scene_ids, embeds, g):
+    """Attributes (class 0 = no object centred here) and box of the object centred in each g x g cell."""
     n = len(scene_ids)
     color = torch.zeros(n, g * g, dtype=torch.long)
     shape = torch.zeros(n, g * g, dtype=torch.long)
@@ -134,7 +133,7 @@ def cell_losses(model, cache, scene_ids, image_embeds):
             shape[b, cell] = CELL_SHAPES.index(o["shape"]) + 1
             size[b, cell] = CELL_SIZES.index(o["size"]) + 1
             boxes[b, cell] = torch.tensor(o["box"])
-    out = model.cell_head(image_embeds)
+    out = head(embeds)
     k1, k2, k3 = 1 + len(CELL_COLORS), 2 + len(CELL_COLORS) + len(CELL_SHAPES), 3 + len(CELL_COLORS) + len(CELL_SHAPES) + len(CELL_SIZES)
     loss = F.cross_entropy(out[..., :k1].reshape(-1, k1), color.view(-1)) \
         + F.cross_entropy(out[..., k1:k2].reshape(-1, k2 - k1), shape.view(-1)) \
@@ -145,43 +144,119 @@ def cell_losses(model, cache, scene_ids, image_embeds):
     return loss
 
 
+def region_losses(model, cache, scene_ids, feature_map, rng, per_batch):
+    """The box encoder's embedding of a (jittered, user-drawn-like) box must name the object's attributes."""
+    picks = [(b, k) for b, s in enumerate(scene_ids) for k in range(len(cache["objects"][s]))]
+    rng.shuffle(picks)
+    picks = picks[:per_batch]
+    objs = [cache["objects"][scene_ids[b]][k] for b, k in picks]
+    box = torch.tensor([jitter_box(o["box"], rng, 0.06) for o in objs], dtype=torch.float32)
+    out = model.region_head(model.box_encoder(box, feature_map[[b for b, _ in picks]]))
+    k1, k2 = len(CELL_COLORS), len(CELL_COLORS) + len(CELL_SHAPES)
+    color = torch.tensor([CELL_COLORS.index(o["color"]) for o in objs])
+    shape = torch.tensor([CELL_SHAPES.index(o["shape"]) for o in objs])
+    size = torch.tensor([CELL_SIZES.index(o["size"]) for o in objs])
+    loss = F.cross_entropy(out[:, :k1], color) + F.cross_entropy(out[:, k1:k2], shape) + F.cross_entropy(out[:, k2:], size)
+    acc = ((out[:, k1:k2].argmax(1) == shape).float().mean()).item()
+    return loss, acc
+
+
+def phrase_batch(tok, cache, scene_ids, rng, per_image):
+    """Cheap locator practice: for objects whose full description is unique in their scene, the answer fragment
+    `<assistant> <p> the size color shape </p> <at>` alone (no image prefix, a random position offset like a real
+    answer's). The decoder turns the phrase into the <at> query; the box decoder finds it in the location keys.
+    Answers always name the full description, so this is the query the product sends."""
+    seqs, owners = [], []
+    for b, s in enumerate(scene_ids):
+        objs = cache["objects"][s]
+        keys = [(o["size"], o["color"], o["shape"]) for o in objs]
+        unique = [k for k, key in enumerate(keys) if keys.count(key) == 1]
+        rng.shuffle(unique)
+        for k in unique[:per_image]:
+            o = objs[k]
+            article = "the" if rng.random() < 0.6 else "a"
+            seqs.append(tok.encode(f"<assistant> <p> {article} {o['size']} {o['color']} {o['shape']} </p> <at>"))
+            owners.append((b, k))
+    return seqs, owners
+
+
+def phrase_losses(model, cache, tok, scene_ids, location_keys, rng, args):
+    c = model.config
+    seqs, owners = phrase_batch(tok, cache, scene_ids, rng, args.phrases_per_image)
+    if not seqs:
+        return {}, {}
+    ids = torch.tensor(seqs)
+    n, l = ids.shape
+    offset = torch.from_numpy(rng.integers(70, 200, n)).view(n, 1)
+    _, hidden, _ = model.decoder(model.decoder.tok(ids), torch.ones(n, l, dtype=torch.long), offset + torch.arange(l))
+    b_idx = torch.tensor([b for b, _ in owners])
+    gt = torch.tensor([cache["objects"][scene_ids[b]][k]["box"] for b, k in owners], dtype=torch.float32)
+    q, att = model.box_decoder.query(hidden[:, -1], location_keys, True, b_idx)
+    pred = model.box_decoder.decode(q)
+    losses = {"p_box": args.box_weight * box_loss(pred, gt),
+              "p_attend": attention_loss(att, box_cells(gt, c.location_grid))}
+    # the words of the phrase point at their object (positions 2..l-3: article, size, colour, shape)
+    pts = torch.tensor([cache["objects"][scene_ids[b]][k]["point"] for b, k in owners], dtype=torch.float32)
+    words = hidden[:, 2:l - 2].reshape(-1, c.hidden)
+    w = l - 4
+    pq = model.point_head.query(words, location_keys, index=b_idx.repeat_interleave(w))
+    losses["p_point"] = (model.point_head.decode(pq) - pts.repeat_interleave(w, 0)).abs().sum(1).mean()
+    iou = box_iou_giou(pred.detach(), gt)[0]
+    return losses, {"p_iou": iou.mean().item(), "p_acc": (iou >= 0.5).float().mean().item()}
+
+
 def train_step(model, cache, tok, rng, stage, cfg, args):
     c = model.config
     samples = [sample_encoded(cache, tok, rng, stage, c.image_tokens, args.max_len) for _ in range(args.batch)]
-    scene_ids = [s for s, _ in samples]
-    batch = collate([e for _, e in samples], tok.id("<pad>"))
+    scene_ids = [s for s, _ in samples] + [int(rng.integers(len(cache["objects"]))) for _ in range(args.extra_images)]
     pixels = normalize(image_batch(cache, scene_ids))
-    image_embeds, feature_map = model.vision(pixels)
-    x = embed_sequence(model, batch, image_embeds)
+    image_embeds, feature_map, location_keys = model.vision(pixels)
+    losses, stats = {}, {}
+    if samples:
+        conversation_losses(model, cache, [e for _, e in samples], scene_ids, image_embeds, feature_map,
+                            location_keys, losses, stats, args)
+    if args.phrases_per_image:
+        pl, ps = phrase_losses(model, cache, tok, scene_ids, location_keys, rng, args)
+        losses.update(pl)
+        stats.update(ps)
+    losses["mask"], stats["mask_iou"] = mask_losses(model, cache, scene_ids, feature_map, rng, args.mask_objects)
+    losses["proposal"] = proposal_losses(model, cache, scene_ids, feature_map)
+    losses["cells"] = cell_losses(model.cell_head, cache, scene_ids, image_embeds, c.image_grid)
+    losses["loc_cells"] = cell_losses(model.location_cell_head, cache, scene_ids, location_keys, c.location_grid)
+    losses["region"], stats["region_shape"] = region_losses(model, cache, scene_ids, feature_map, rng, args.region_objects)
+    return losses, stats
+
+
+def conversation_losses(model, cache, encs, scene_ids, image_embeds, feature_map, location_keys, losses, stats, args):
+    """LM, box, point and cycle losses on whole conversations (the first len(encs) images of the batch)."""
+    c = model.config
+    batch = collate(encs, 0)
+    k = len(encs)
+    x = embed_sequence(model, batch, image_embeds[:k], feature_map[:k])
     n, l, _ = x.shape
     pos = torch.arange(l).view(1, l).expand(n, l)
     logits, hidden, _ = model.decoder(x, torch.ones(n, l, dtype=torch.long), pos)
     tgt = batch["target"][:, 1:]
-    lm = F.cross_entropy(logits[:, :-1][tgt], batch["ids"][:, 1:][tgt])
-    losses = {"lm": lm}
+    losses["lm"] = F.cross_entropy(logits[:, :-1][tgt], batch["ids"][:, 1:][tgt])
     gt = torch.tensor([cache["objects"][scene_ids[b]][o]["box"] for b, o in batch["at_object"]], dtype=torch.float32)
     h_at = hidden[batch["at_index"]]
-    img_at = image_embeds[batch["at_index"][0]]
-    stats = {}
+    b_at = batch["at_index"][0]
     if len(gt):
-        q, att = model.box_decoder.query(h_at, img_at, with_attention=True)
+        q, att = model.box_decoder.query(h_at, location_keys, True, b_at)
         pred = model.box_decoder.decode(q)
         losses["box"] = args.box_weight * box_loss(pred, gt)
-        losses["attend"] = attention_loss(att, box_cells(gt, c.image_grid))
+        losses["attend"] = attention_loss(att, box_cells(gt, c.location_grid))
         # cycle consistency: decode(encode(box)) = box, and encode(decode(h)) stays close to the slot embedding
-        cyc_box = model.box_decoder(model.box_encoder(gt), img_at)
+        enc_gt = model.box_encoder(gt, feature_map[b_at])
+        cyc_box = model.box_decoder(enc_gt, location_keys, b_at)
         losses["cycle"] = 0.5 * (cyc_box - gt).abs().sum(1).mean() + \
-            0.1 * F.smooth_l1_loss(model.box_encoder(pred), model.box_encoder(gt).detach())
+            0.1 * F.smooth_l1_loss(model.box_encoder(pred, feature_map[b_at]), enc_gt.detach())
         stats["iou"] = box_iou_giou(pred.detach(), gt)[0].mean().item()
     if len(batch["word_object"]):
         pts = torch.tensor([cache["objects"][scene_ids[b]][o]["point"] for b, o in batch["word_object"]])
-        q, att = model.point_head.query(hidden[batch["word_index"]], image_embeds[batch["word_index"][0]], True)
+        q, att = model.point_head.query(hidden[batch["word_index"]], location_keys, True, batch["word_index"][0])
         losses["point"] = 2 * (model.point_head.decode(q) - pts).abs().sum(1).mean()
-        losses["attend_point"] = 0.5 * attention_loss(att, box_cells(pts.repeat(1, 2), c.image_grid))
-    losses["mask"], stats["mask_iou"] = mask_losses(model, cache, scene_ids, feature_map, rng, args.mask_objects)
-    losses["proposal"] = proposal_losses(model, cache, scene_ids, feature_map)
-    losses["cells"] = cell_losses(model, cache, scene_ids, image_embeds)
-    return losses, stats
+        losses["attend_point"] = 0.5 * attention_loss(att, box_cells(pts.repeat(1, 2), c.location_grid))
 
 
 def lr_at(step, total, base, warmup=200):
@@ -209,6 +284,10 @@ def main():
     ap.add_argument("--stage1", type=float, default=0.3)
     ap.add_argument("--box-weight", type=float, default=4.0)
     ap.add_argument("--mask-objects", type=int, default=24)
+    ap.add_argument("--extra-images", type=int, default=0, help="images per step beyond the conversations' own, "
+                    "for the perception and phrase-locator losses only")
+    ap.add_argument("--phrases-per-image", type=int, default=8, help="cheap locator queries per image (0 = none)")
+    ap.add_argument("--region-objects", type=int, default=64)
     ap.add_argument("--init", help="start from these weights (e.g. models/default/pytorch_model.pt) with a fresh "
                     "optimizer and schedule; ignored when the run folder already has a checkpoint")
     ap.add_argument("--minutes", type=float, default=0, help="stop (with a checkpoint) after this many minutes")
@@ -225,7 +304,12 @@ def main():
     tok = WordTokenizer()
     ckpt_path = os.path.join(args.run, "checkpoint.pt")
     model = GroundingModel(ModelConfig(vocab=len(tok)))
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    # no weight decay on biases, norms, embeddings and position tables
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2 and "pos" not in n
+             and ".tok." not in n]
+    keep = [p for n, p in model.named_parameters() if p.requires_grad and not (p.dim() >= 2 and "pos" not in n
+                                                                               and ".tok." not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": keep, "weight_decay": 0.0}], lr=args.lr)
     step = 0
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path)
@@ -234,8 +318,12 @@ def main():
         step = ck["step"]
         print(f"resumed at step {step}")
     elif args.init:
-        model.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
-        print(f"initialised from {args.init}")
+        own = model.state_dict()
+        given = torch.load(args.init, map_location="cpu")["model"]
+        same = {k: v for k, v in given.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(same, strict=False)
+        print(f"initialised from {args.init}: {len(same)} of {len(own)} tensors; new: "
+              f"{sorted({k.split('.')[0] + '.' + k.split('.')[1] for k in own if k not in same})}")
     rng = np.random.default_rng(1000 + step)
     torch.manual_seed(1000 + step)
     model.train()

@@ -14,7 +14,8 @@ import org.groundchat.inference.GenerationEvents.WordPointEvent;
  * <ul>
  *   <li>a word: shown at once as a text delta; its hidden state (when fed) goes to the point head;</li>
  *   <li>{@code <at>}: its hidden state goes to the <b>box decoder</b>; the region is announced at once; the next
- *   input is the {@code <boxes>} slot whose embedding is the <b>box encoder</b>'s output for that box; the mask
+ *   input is the {@code <boxes>} slot whose embedding is the <b>box encoder</b>'s output for that box (it pools the
+ *   image's feature map inside the box); the mask
  *   decoder runs on the box and that embedding;</li>
  *   <li>a stop token, the length limit or a cancellation ends the answer.</li>
  * </ul>
@@ -104,7 +105,10 @@ final class AnswerLoop {
         }
     }
 
-    /** Token embeddings of the prompt, image rows at {@code <image>}, box-encoder embeddings at every slot. */
+    /**
+     * Token embeddings of the prompt, image rows at {@code <image>}, box-encoder embeddings (of the slot's box in
+     * this image's feature map) at every slot: the user's drawn boxes and the re-fed boxes of earlier answers.
+     */
     private float[] promptEmbeddings(PromptBuilder.Prompt p, int d, int imageTokens) {
         int[] ids = p.ids();
         float[] out = new float[(ids.length - 1 + imageTokens) * d];
@@ -117,7 +121,7 @@ final class AnswerLoop {
                 continue;
             }
             float[] e = slot < p.slotPositions().size() && p.slotPositions().get(slot) == i
-                    ? engine.boxEncode(p.slotBoxes().get(slot++)) : engine.tokenEmbedding(ids[i]);
+                    ? engine.boxEncode(p.slotBoxes().get(slot++), f) : engine.tokenEmbedding(ids[i]);
             System.arraycopy(e, 0, out, row * d, d);
             row++;
         }
@@ -128,7 +132,7 @@ final class AnswerLoop {
     private float[] locate(float[] atHidden) {
         long t = System.nanoTime();
         float[] box = engine.boxDecode(atHidden, f);
-        float[] slot = engine.boxEncode(box);
+        float[] slot = engine.boxEncode(box, f);
         boxMs += GroundingEngine.ms(t);
         int index = regions.size();
         AnswerText.Phrase phrase = text.takePhrase();

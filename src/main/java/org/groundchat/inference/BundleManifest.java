@@ -18,14 +18,20 @@ public record BundleManifest(Path dir, String version, Map<String, String> files
                              SpecialTokens specialTokens, MaskSpec mask, ProposalSpec proposals,
                              GenerationSpec generation, JsonNode raw) {
 
-    public static final int SUPPORTED_MAJOR_VERSION = 1;
+    /** Contract 2: the vision encoder also outputs {@code location_keys} (what the box decoder and the point head
+     *  attend) and the box encoder pools the image's {@code feature_map} inside the box. */
+    public static final int SUPPORTED_MAJOR_VERSION = 2;
     public static final List<String> REQUIRED_FILES = List.of("vision_encoder", "embed_tokens", "decoder",
             "box_encoder", "box_decoder", "mask_decoder", "point_head", "proposal_head", "tokenizer");
 
     /** Preprocessing contract; mean/std/padValue are per RGB channel, padValue in 0..1. */
     public record ImageSpec(int size, float[] mean, float[] std, float[] padValue, String resize, String pad) {}
 
-    public record Dims(int hidden, int layers, int heads, int headDim, int vocab, int imageTokens,
+    /**
+     * @param imageTokens    rows of {@code image_embeds} spliced into the prompt at {@code <image>}
+     * @param locationTokens rows of {@code location_keys} the box decoder and the point head attend
+     */
+    public record Dims(int hidden, int layers, int heads, int headDim, int vocab, int imageTokens, int locationTokens,
                        int featureChannels, int featureSize, int maskSize, int maxSeq) {}
 
     public record SpecialTokens(int pad, int unk, int image, int at, int boxes, int user, int assistant, int end,
@@ -39,6 +45,10 @@ public record BundleManifest(Path dir, String version, Map<String, String> files
     public record GenerationSpec(int maxNewTokens, int[] stop) {}
 
     public int versionMajor() {
+        return versionMajor(version);
+    }
+
+    private static int versionMajor(String version) {
         String v = version.trim();
         int dot = v.indexOf('.');
         try {
@@ -68,6 +78,8 @@ public record BundleManifest(Path dir, String version, Map<String, String> files
         }
         if (root == null || !root.isObject()) throw new InferenceException("bundle.json must be a JSON object");
         String version = req(root, "version").asText();
+        // before the rest is parsed, so a bundle of another contract is named as such, not as a missing key
+        requireSupportedVersion(version);
         Map<String, String> files = new LinkedHashMap<>();
         JsonNode filesNode = req(root, "files");
         filesNode.fields().forEachRemaining(e -> files.put(e.getKey(), e.getValue().asText()));
@@ -81,6 +93,7 @@ public record BundleManifest(Path dir, String version, Map<String, String> files
         JsonNode d = req(root, "dims");
         Dims dims = new Dims(reqInt(d, "dims", "hidden"), reqInt(d, "dims", "layers"), reqInt(d, "dims", "heads"),
                 reqInt(d, "dims", "head_dim"), reqInt(d, "dims", "vocab"), reqInt(d, "dims", "image_tokens"),
+                reqInt(d, "dims", "location_tokens"),
                 reqInt(d, "dims", "feature_channels"), reqInt(d, "dims", "feature_size"),
                 reqInt(d, "dims", "mask_size"), reqInt(d, "dims", "max_seq"));
         JsonNode st = req(root, "special_tokens");
@@ -103,6 +116,14 @@ public record BundleManifest(Path dir, String version, Map<String, String> files
                 stop.stream().mapToInt(Integer::intValue).toArray());
         return new BundleManifest(dir, version, Map.copyOf(files), image, dims, special, mask, proposals,
                 generation, root);
+    }
+
+    /** Refuses a bundle whose major version is not {@link #SUPPORTED_MAJOR_VERSION}. */
+    static void requireSupportedVersion(String version) {
+        if (versionMajor(version) != SUPPORTED_MAJOR_VERSION) {
+            throw new InferenceException("Model bundle version " + version + " is not supported (this engine reads "
+                    + SUPPORTED_MAJOR_VERSION + ".x)");
+        }
     }
 
     private static JsonNode req(JsonNode node, String key) {

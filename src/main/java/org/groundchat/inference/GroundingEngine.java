@@ -28,10 +28,7 @@ public final class GroundingEngine implements AutoCloseable {
     private GroundingEngine(BundleManifest manifest, EngineOptions options) {
         this.manifest = manifest;
         this.options = options;
-        if (manifest.versionMajor() != BundleManifest.SUPPORTED_MAJOR_VERSION) {
-            throw new InferenceException("Model bundle version " + manifest.version() + " is not supported (this engine reads "
-                    + BundleManifest.SUPPORTED_MAJOR_VERSION + ".x)");
-        }
+        BundleManifest.requireSupportedVersion(manifest.version());
         this.tokenizer = WordLevelTokenizer.load(manifest.file("tokenizer"));
         if (tokenizer.vocabSize() != manifest.dims().vocab()) {
             throw new InferenceException("tokenizer.json has " + tokenizer.vocabSize() + " tokens but bundle.json dims.vocab is "
@@ -98,8 +95,8 @@ public final class GroundingEngine implements AutoCloseable {
         long t0 = System.nanoTime();
         int s = preprocessor.size();
         float[][] out = Tensors.run(onnx.env, onnx.vision, Map.of("pixel_values", preprocessor.pixelValues(img.image())),
-                Map.of("pixel_values", new long[] {1, 3, s, s}), "image_embeds", "feature_map");
-        return new ImageFeatures(img.sha256(), img.width(), img.height(), out[0], out[1], ms(t0));
+                Map.of("pixel_values", new long[] {1, 3, s, s}), "image_embeds", "feature_map", "location_keys");
+        return new ImageFeatures(img.sha256(), img.width(), img.height(), out[0], out[1], out[2], ms(t0));
     }
 
     /** The image's size in pixels (decoding it if it is not cached yet). */
@@ -128,8 +125,7 @@ public final class GroundingEngine implements AutoCloseable {
         ImageFeatures f = features(image);
         BundleManifest.Dims d = manifest.dims();
         float[][] out = Tensors.run(onnx.env, onnx.proposalHead, Map.of("feature_map", f.featureMap()),
-                Map.of("feature_map", new long[] {1, d.featureChannels(), d.featureSize(), d.featureSize()}),
-                "proposal_boxes", "proposal_scores");
+                Map.of("feature_map", featureMapShape()), "proposal_boxes", "proposal_scores");
         BundleManifest.ProposalSpec ps = manifest.proposals();
         List<Integer> keep = Nms.select(out[0], out[1], ps.scoreThreshold(), ps.nmsIou(), Math.max(0, max));
         List<DenseCaption> captions = new ArrayList<>();
@@ -154,34 +150,42 @@ public final class GroundingEngine implements AutoCloseable {
         return e;
     }
 
-    /** Box decoder: the hidden state at {@code <at>} (it attends the image tokens) -> normalized box. */
+    /** Box decoder: the hidden state at {@code <at>} (it attends the image's location keys) -> normalized box. */
     float[] boxDecode(float[] hiddenState, ImageFeatures f) {
-        return Tensors.run(onnx.env, onnx.boxDecoder, Map.of("hidden_state", hiddenState, "image_embeds", f.imageEmbeds()),
-                Map.of("hidden_state", new long[] {1, hidden}, "image_embeds", imageEmbedsShape()), "box")[0];
+        return Tensors.run(onnx.env, onnx.boxDecoder, Map.of("hidden_state", hiddenState, "location_keys", f.locationKeys()),
+                Map.of("hidden_state", new long[] {1, hidden}, "location_keys", locationKeysShape()), "box")[0];
     }
 
-    private long[] imageEmbedsShape() {
-        return new long[] {1, manifest.dims().imageTokens(), hidden};
+    private long[] locationKeysShape() {
+        return new long[] {1, manifest.dims().locationTokens(), hidden};
     }
 
-    float[] boxEncode(float[] normalizedBox) {
-        return Tensors.run(onnx.env, onnx.boxEncoder, Map.of("box", normalizedBox), Map.of("box", new long[] {1, 4}),
-                "box_embedding")[0];
+    private long[] featureMapShape() {
+        BundleManifest.Dims d = manifest.dims();
+        return new long[] {1, d.featureChannels(), d.featureSize(), d.featureSize()};
     }
 
-    /** Point head: a word's hidden state (it attends the image tokens) -> normalized point. */
+    /**
+     * Box encoder: a normalized box and the feature map of the image it lies in (pooled inside the box) -> the
+     * input embedding of a {@code <boxes>} slot, also the mask decoder's location embedding.
+     */
+    float[] boxEncode(float[] normalizedBox, ImageFeatures f) {
+        return Tensors.run(onnx.env, onnx.boxEncoder, Map.of("box", normalizedBox, "feature_map", f.featureMap()),
+                Map.of("box", new long[] {1, 4}, "feature_map", featureMapShape()), "box_embedding")[0];
+    }
+
+    /** Point head: a word's hidden state (it attends the image's location keys) -> normalized point. */
     float[] point(float[] hiddenState, ImageFeatures f) {
-        return Tensors.run(onnx.env, onnx.pointHead, Map.of("hidden_state", hiddenState, "image_embeds", f.imageEmbeds()),
-                Map.of("hidden_state", new long[] {1, hidden}, "image_embeds", imageEmbedsShape()), "point")[0];
+        return Tensors.run(onnx.env, onnx.pointHead, Map.of("hidden_state", hiddenState, "location_keys", f.locationKeys()),
+                Map.of("hidden_state", new long[] {1, hidden}, "location_keys", locationKeysShape()), "point")[0];
     }
 
     /** Mask logits [M*M] and the predicted mask quality for a box and its location embedding. */
     float[][] mask(ImageFeatures f, float[] box, float[] locationEmbedding) {
-        BundleManifest.Dims d = manifest.dims();
         return Tensors.run(onnx.env, onnx.maskDecoder,
                 Map.of("feature_map", f.featureMap(), "box", box, "location_embedding", locationEmbedding),
-                Map.of("feature_map", new long[] {1, d.featureChannels(), d.featureSize(), d.featureSize()},
-                        "box", new long[] {1, 4}, "location_embedding", new long[] {1, hidden}),
+                Map.of("feature_map", featureMapShape(), "box", new long[] {1, 4},
+                        "location_embedding", new long[] {1, hidden}),
                 "mask_logits", "mask_score");
     }
 

@@ -90,12 +90,20 @@ final class OnnxBundle implements AutoCloseable {
         }
     }
 
+    /** Appended when a tensor that contract 2 introduced is missing: most likely a bundle exported for contract 1. */
+    private static final String CONTRACT_2_HINT = " (required since bundle contract 2, which adds location_keys to the"
+            + " vision encoder, box decoder and point head and feature_map to the box encoder; the bundle looks exported"
+            + " for an older contract: re-export it with models/training/export.py)";
+
     private void validate(BundleManifest m) {
         BundleManifest.Dims d = m.dims();
         int s = m.image().size();
+        long[] featureMap = {1, d.featureChannels(), d.featureSize(), d.featureSize()};
+        long[] locationKeys = {1, d.locationTokens(), d.hidden()};
         expectInput("vision_encoder", vision, "pixel_values", 1, 3, s, s);
         expectOutput("vision_encoder", vision, "image_embeds", 1, d.imageTokens(), d.hidden());
-        expectOutput("vision_encoder", vision, "feature_map", 1, d.featureChannels(), d.featureSize(), d.featureSize());
+        expectOutput("vision_encoder", vision, "feature_map", featureMap);
+        expectOutput("vision_encoder", vision, "location_keys", CONTRACT_2_HINT, locationKeys);
         expectInput("embed_tokens", embedTokens, "input_ids", -1, -1);
         expectOutput("embed_tokens", embedTokens, "inputs_embeds", -1, -1, d.hidden());
         expectInput("decoder", decoder, "inputs_embeds", -1, -1, d.hidden());
@@ -110,40 +118,51 @@ final class OnnxBundle implements AutoCloseable {
             }
         }
         expectInput("box_decoder", boxDecoder, "hidden_state", -1, d.hidden());
-        expectInput("box_decoder", boxDecoder, "image_embeds", 1, d.imageTokens(), d.hidden());
-        expectInput("point_head", pointHead, "image_embeds", 1, d.imageTokens(), d.hidden());
+        expectInput("box_decoder", boxDecoder, "location_keys", CONTRACT_2_HINT, locationKeys);
         expectOutput("box_decoder", boxDecoder, "box", -1, 4);
         expectInput("box_encoder", boxEncoder, "box", -1, 4);
+        expectInput("box_encoder", boxEncoder, "feature_map", CONTRACT_2_HINT, featureMap);
         expectOutput("box_encoder", boxEncoder, "box_embedding", -1, d.hidden());
-        expectInput("mask_decoder", maskDecoder, "feature_map", 1, d.featureChannels(), d.featureSize(), d.featureSize());
+        expectInput("mask_decoder", maskDecoder, "feature_map", featureMap);
         expectInput("mask_decoder", maskDecoder, "location_embedding", 1, d.hidden());
         expectOutput("mask_decoder", maskDecoder, "mask_logits", 1, d.maskSize(), d.maskSize());
         expectInput("point_head", pointHead, "hidden_state", -1, d.hidden());
+        expectInput("point_head", pointHead, "location_keys", CONTRACT_2_HINT, locationKeys);
         expectOutput("point_head", pointHead, "point", -1, 2);
-        expectInput("proposal_head", proposalHead, "feature_map", 1, d.featureChannels(), d.featureSize(), d.featureSize());
+        expectInput("proposal_head", proposalHead, "feature_map", featureMap);
         expectOutput("proposal_head", proposalHead, "proposal_boxes", 1, -1, 4);
     }
 
     private static void expectInput(String role, OrtSession s, String name, long... dims) {
+        expectInput(role, s, name, "", dims);
+    }
+
+    private static void expectOutput(String role, OrtSession s, String name, long... dims) {
+        expectOutput(role, s, name, "", dims);
+    }
+
+    /** ifMissing: appended to the message when the model has no such tensor. */
+    private static void expectInput(String role, OrtSession s, String name, String ifMissing, long... dims) {
         try {
-            check(role, "input", name, s.getInputInfo().get(name), dims);
+            check(role, "input", name, s.getInputInfo().get(name), ifMissing, dims);
         } catch (OrtException e) {
             throw new InferenceException(role + ": cannot read input info: " + e.getMessage(), e);
         }
     }
 
-    private static void expectOutput(String role, OrtSession s, String name, long... dims) {
+    private static void expectOutput(String role, OrtSession s, String name, String ifMissing, long... dims) {
         try {
-            check(role, "output", name, s.getOutputInfo().get(name), dims);
+            check(role, "output", name, s.getOutputInfo().get(name), ifMissing, dims);
         } catch (OrtException e) {
             throw new InferenceException(role + ": cannot read output info: " + e.getMessage(), e);
         }
     }
 
     /** dims: -1 = any (dynamic) size; other values must match where the model fixes the size. */
-    private static void check(String role, String kind, String name, NodeInfo info, long[] dims) {
+    private static void check(String role, String kind, String name, NodeInfo info, String ifMissing, long[] dims) {
         if (info == null) {
-            throw new InferenceException("Model bundle mismatch: " + role + " has no " + kind + " named '" + name + "'");
+            throw new InferenceException("Model bundle mismatch: " + role + " has no " + kind + " named '" + name + "'"
+                    + ifMissing);
         }
         if (!(info.getInfo() instanceof TensorInfo t)) {
             throw new InferenceException("Model bundle mismatch: " + role + " " + kind + " '" + name + "' is not a tensor");

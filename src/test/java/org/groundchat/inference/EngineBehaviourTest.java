@@ -203,6 +203,51 @@ class EngineBehaviourTest {
         InferenceException version = assertThrows(InferenceException.class,
                 () -> GroundingEngine.open(tmp, EngineOptions.defaults()));
         assertTrue(version.getMessage().contains("7.0"), version.getMessage());
+
+        // a contract-1 manifest (no dims.location_tokens) is refused for its version, not for the missing key
+        ((ObjectNode) manifest.path("dims")).remove("location_tokens");
+        manifest.put("version", "1.0");
+        om.writeValue(tmp.resolve("bundle.json").toFile(), manifest);
+        InferenceException v1 = assertThrows(InferenceException.class,
+                () -> GroundingEngine.open(tmp, EngineOptions.defaults()));
+        assertTrue(v1.getMessage().contains("version 1.0 is not supported")
+                && v1.getMessage().contains(BundleManifest.SUPPORTED_MAJOR_VERSION + ".x"), v1.getMessage());
+    }
+
+    @Test
+    void aBundleWithoutLocationKeysFailsAtOpenWithTheTensorNamed(@TempDir Path tmp) throws IOException {
+        for (Path p : Files.list(dir).filter(Files::isRegularFile).toList()) Files.copy(p, tmp.resolve(p.getFileName()));
+        // the same graphs with the tensor renamed (same length, so the protobuf stays valid): as a v1 export lacks it
+        for (String model : List.of("vision_encoder", "point_head")) {
+            Path file = tmp.resolve(model + ".onnx");
+            byte[] original = Files.readAllBytes(file);
+            Files.write(file, renamed(original, "location_keys", "location_kez_"));
+            InferenceException e = assertThrows(InferenceException.class,
+                    () -> GroundingEngine.open(tmp, EngineOptions.defaults()));
+            assertTrue(e.getMessage().contains(model) && e.getMessage().contains("'location_keys'")
+                    && e.getMessage().contains("contract 2"), e.getMessage());
+            Files.write(file, original);
+        }
+        Path boxEncoder = tmp.resolve("box_encoder.onnx");
+        Files.write(boxEncoder, renamed(Files.readAllBytes(boxEncoder), "feature_map", "feature_mop"));
+        InferenceException e = assertThrows(InferenceException.class,
+                () -> GroundingEngine.open(tmp, EngineOptions.defaults()));
+        assertTrue(e.getMessage().contains("box_encoder") && e.getMessage().contains("'feature_map'"), e.getMessage());
+    }
+
+    private static byte[] renamed(byte[] model, String name, String sameLength) {
+        byte[] from = name.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        byte[] to = sameLength.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        byte[] out = model.clone();
+        int hits = 0;
+        outer:
+        for (int i = 0; i + from.length <= out.length; i++) {
+            for (int k = 0; k < from.length; k++) if (out[i + k] != from[k]) continue outer;
+            System.arraycopy(to, 0, out, i, to.length);
+            hits++;
+        }
+        assertTrue(hits > 0, name + " not found in the model");
+        return out;
     }
 
     @Test
