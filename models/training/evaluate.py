@@ -19,11 +19,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conversations import task_count, task_exist, task_gcap, task_multi, task_ordinal, task_rec, task_region, \
     task_relation, task_res, Turn  # noqa: E402
 from infer import Reference, box_iou, clip_box, load_model, mask_to_image  # noqa: E402
-from world import render_scene  # noqa: E402
+from world import random_style, render_scene  # noqa: E402
 
 EVAL_SEED = 900_000_000
 TASK_SEEDS = {"rec": 1, "res": 2, "multi": 3, "gcap": 4, "count": 5, "exist": 6, "region": 7, "dense": 8, "followup": 9,
-              "crowded": 10}
+              "crowded": 10, "restyled": 11}
 
 
 def scenes(task, n):
@@ -31,9 +31,14 @@ def scenes(task, n):
     rng = np.random.default_rng(EVAL_SEED + TASK_SEEDS[task])
     out = []
     while len(out) < n:
-        scene = render_scene(rng, min_objects=6) if task == "crowded" else render_scene(rng)
-        gen = {"rec": lambda s, r: [task_rec, task_relation, task_ordinal][r.integers(3)](s, r),
-               "crowded": lambda s, r: [task_rec, task_relation, task_ordinal][r.integers(3)](s, r),
+        if task == "crowded":
+            scene = render_scene(rng, min_objects=6)
+        elif task == "restyled":
+            scene = render_scene(rng, style=random_style(rng))
+        else:
+            scene = render_scene(rng)
+        rec_mix = lambda s, r: [task_rec, task_relation, task_ordinal][r.integers(3)](s, r)  # noqa: E731
+        gen = {"rec": rec_mix, "crowded": rec_mix, "restyled": rec_mix,
                "res": task_res, "multi": task_multi, "gcap": task_gcap, "count": task_count, "exist": task_exist,
                "region": lambda s, r: _describe_region(s, r), "dense": lambda s, r: Turn("", ""),
                "followup": task_rec}[task]
@@ -116,14 +121,14 @@ class Evaluator:
                               len(hits), ""))
         self.rows.append(("Per-word point-in-object rate (REC phrases)", pts_in / max(1, pts_all), pts_all, ">= 0.85"))
 
-    def run_crowded(self):
-        """The same questions on scenes of 6-8 objects only."""
+    def run_crowded(self, task="crowded", label="REC Acc@0.5, 6-8 objects", target=">= 0.90"):
+        """The same questions on scenes of 6-8 objects only (or drawn in another style)."""
         ok = 0
-        for scene, turn in scenes("crowded", self.n):
+        for scene, turn in scenes(task, self.n):
             ans, _ = self.answer(scene, turn)
             gt = scene.normalized_box(scene.objects[turn.info["target"]])
             ok += bool(ans.regions) and box_iou(ans.regions[0].box, gt) >= 0.5
-        self.rows.append(("REC Acc@0.5, 6-8 objects", ok / self.n, self.n, ">= 0.90"))
+        self.rows.append((label, ok / self.n, self.n, target))
 
     def run_res(self):
         ious, inter, union = [], 0, 0
@@ -241,7 +246,9 @@ def main():
         torch.set_num_threads(a.threads)
     ev = Evaluator(Reference(load_model(a.checkpoint)), a.n, a.dense_images)
     t0 = time.time()
-    steps = [ev.run_rec, ev.run_crowded, ev.run_res, lambda: ev.run_boxes("multi", "Multi-box F1@0.5 (find all ...)"),
+    steps = [ev.run_rec, ev.run_crowded,
+             lambda: ev.run_crowded("restyled", "REC Acc@0.5, restyled scenes (other colour values, outlines, blur, "
+                                    "noise, light backgrounds)", ""), ev.run_res, lambda: ev.run_boxes("multi", "Multi-box F1@0.5 (find all ...)"),
              ev.run_region, lambda: ev.run_boxes("gcap", "Grounded captioning box F1@0.5"),
              ev.run_count, ev.run_exist, ev.run_followup]
     if not a.quick:

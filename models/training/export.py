@@ -19,12 +19,12 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from infer import BANNED_TOKENS, Reference, clip_box, load_model, mask_to_image  # noqa: E402
+from infer import BANNED_TOKENS, Reference, clip_box, image_features, load_model, mask_to_image  # noqa: E402
 from scenes import IMAGE_SIZE, MEAN, PAD_VALUE, STD  # noqa: E402
 from tokenizer import SPECIAL_TOKENS, WordTokenizer  # noqa: E402
 from world import render_scene  # noqa: E402
 
-BUNDLE_VERSION = "2.0"  # 2: location keys for the box decoder and point head; region features in the box encoder
+BUNDLE_VERSION = "2.0"  # 2: box/point keys (16x16 location grid) from the vision encoder; region features in the box encoder
 OPSET = 17
 PROPOSALS = {"score_threshold": 0.3, "nms_iou": 0.5, "max": 16}
 MAX_NEW_TOKENS = 96
@@ -46,6 +46,29 @@ class DecoderStep(nn.Module):
         return tuple(out)
 
 
+class VisionEncoderStep(nn.Module):
+    """The vision encoder plus the once-per-image key projections of the box decoder and the point head."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.m = model
+
+    def forward(self, pixel_values):
+        f = image_features(self.m, pixel_values)
+        return f.image_embeds, f.feature_map, f.box_keys, f.point_keys
+
+
+class LocationQuery(nn.Module):
+    """Box decoder or point head over pre-projected keys: one attention and an MLP per call."""
+
+    def __init__(self, head):
+        super().__init__()
+        self.head = head
+
+    def forward(self, hidden_state, keys):
+        return self.head.decode(self.head.query.attend(hidden_state, keys))
+
+
 class EmbedTokens(nn.Module):
     def __init__(self, emb):
         super().__init__()
@@ -56,6 +79,9 @@ class EmbedTokens(nn.Module):
 
 
 def export(module, args, path, inputs, outputs, dynamic):
+    # eval() first: the exporter restores the wrapper's own mode afterwards, and a new wrapper is in training mode,
+    # which would leave the shared model's batch norms in training mode for the golden vectors
+    module.eval()
     torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
                       opset_version=OPSET, do_constant_folding=True)
 
@@ -63,8 +89,8 @@ def export(module, args, path, inputs, outputs, dynamic):
 def export_all(model, out):
     c = model.config
     d = c.hidden
-    export(model.vision, (torch.randn(1, 3, c.image_size, c.image_size),), f"{out}/vision_encoder.onnx",
-           ["pixel_values"], ["image_embeds", "feature_map", "location_keys"], {})
+    export(VisionEncoderStep(model), (torch.randn(1, 3, c.image_size, c.image_size),), f"{out}/vision_encoder.onnx",
+           ["pixel_values"], ["image_embeds", "feature_map", "box_keys", "point_keys"], {})
     export(EmbedTokens(model.decoder.tok), (torch.tensor([[1, 2, 3]]),), f"{out}/embed_tokens.onnx",
            ["input_ids"], ["inputs_embeds"], {"input_ids": {0: "batch", 1: "sequence_length"},
                                               "inputs_embeds": {0: "batch", 1: "sequence_length"}})
@@ -85,16 +111,17 @@ def export_all(model, out):
     export(DecoderStep(model.decoder), (torch.randn(1, l, d), torch.ones(1, p + l, dtype=torch.long),
                                         torch.arange(p, p + l)[None], *past),
            f"{out}/decoder.onnx", names_in, names_out, dyn)
-    keys = torch.randn(1, c.location_tokens, d)
+    keys = torch.randn(1, c.location_tokens, 2 * d)
     fmap = torch.randn(1, c.feature_channels, c.feature_size, c.feature_size)
-    export(model.box_decoder, (torch.randn(2, d), keys), f"{out}/box_decoder.onnx", ["hidden_state", "location_keys"],
-           ["box"], {"hidden_state": {0: "N"}, "box": {0: "N"}})
+    export(LocationQuery(model.box_decoder), (torch.randn(2, d), keys), f"{out}/box_decoder.onnx",
+           ["hidden_state", "box_keys"], ["box"], {"hidden_state": {0: "N"}, "box": {0: "N"}})
     export(model.box_encoder, (torch.rand(2, 4), fmap), f"{out}/box_encoder.onnx", ["box", "feature_map"],
            ["box_embedding"], {"box": {0: "N"}, "box_embedding": {0: "N"}})
     export(model.mask_decoder, (torch.randn(1, c.feature_channels, c.feature_size, c.feature_size),
                                 torch.tensor([[0.2, 0.2, 0.5, 0.6]]), torch.randn(1, d)),
            f"{out}/mask_decoder.onnx", ["feature_map", "box", "location_embedding"], ["mask_logits", "mask_score"], {})
-    export(model.point_head, (torch.randn(2, d), keys), f"{out}/point_head.onnx", ["hidden_state", "location_keys"],
+    export(LocationQuery(model.point_head), (torch.randn(2, d), keys), f"{out}/point_head.onnx",
+           ["hidden_state", "point_keys"],
            ["point"], {"hidden_state": {0: "N"}, "point": {0: "N"}})
     export(model.proposal_head, (torch.randn(1, c.feature_channels, c.feature_size, c.feature_size),),
            f"{out}/proposal_head.onnx", ["feature_map"], ["proposal_boxes", "proposal_scores"], {})
@@ -134,7 +161,7 @@ def manifest(model, tok, step):
         "prompt": {"template": "<user> <image> {user} <end> <assistant> {answer} <end> <user> {user} <end> <assistant>",
                    "image_token_expands_to": "image_tokens rows of image_embeds, first user turn only",
                    "user_region": "<boxes> token in the user text; its embedding is box_encoder(box, feature_map)",
-                   "answer_region": "<p> phrase </p> <at> <boxes>; box_decoder(hidden state at <at>, location_keys), "
+                   "answer_region": "<p> phrase </p> <at> <boxes>; box_decoder(hidden state at <at>, box_keys), "
                                     "then <boxes> input = box_encoder(box, feature_map)",
                    "position_ids": "0..n-1 over the whole sequence, image rows included"},
     }
@@ -229,7 +256,8 @@ def golden(model, out):
         proposals = ref.proposals(fm, PROPOSALS["score_threshold"], PROPOSALS["nms_iou"], PROPOSALS["max"])
         cases.append({"image": img_name, "width": scene.width, "height": scene.height,
                       "image_embeds_head": emb[0, 0, :8].tolist(), "feature_map_head": fm[0, 0, 0, :8].tolist(),
-                      "location_keys_head": feats.location_keys[0, 0, :8].tolist(),
+                      "box_keys_head": feats.box_keys[0, 0, :8].tolist(),
+                      "point_keys_head": feats.point_keys[0, 0, :8].tolist(),
                       "turns": out_turns,
                       "proposals": [{"box": b, "score": s} for b, s in proposals],
                       "truth": [{"shape": o.shape, "color": o.color, "size": o.size,

@@ -33,10 +33,18 @@ def load_model(checkpoint):
 
 
 class Features(NamedTuple):
-    """The vision encoder's outputs for one image."""
+    """What the runtime keeps per image (the vision encoder's outputs in the bundle)."""
     image_embeds: torch.Tensor  # [1, T, D] spliced into the prompt at <image>
     feature_map: torch.Tensor  # [1, C, H, W] for masks, proposals and region features
-    location_keys: torch.Tensor  # [1, G*G, D] what the box decoder and point head attend
+    location_keys: torch.Tensor  # [1, G*G, D] the 16x16 location grid
+    box_keys: torch.Tensor  # [1, G*G, 2D] location keys projected for the box decoder's attention
+    point_keys: torch.Tensor  # [1, G*G, 2D] the same for the point head
+
+
+def image_features(model, pixel_values):
+    image_embeds, feature_map, location_keys = model.vision(pixel_values)
+    return Features(image_embeds, feature_map, location_keys, model.box_decoder.query.keys(location_keys),
+                    model.point_head.query.keys(location_keys))
 
 
 @dataclass
@@ -64,7 +72,7 @@ class Reference:
 
     @torch.no_grad()
     def encode_image(self, rgb: np.ndarray):
-        return Features(*self.m.vision(normalize(pad_and_resize(rgb, self.c.image_size))[None]))
+        return image_features(self.m, normalize(pad_and_resize(rgb, self.c.image_size))[None])
 
     def prompt(self, history, user_text, user_boxes):
         """history: list of (user_text, user_boxes, answer_ids, answer_boxes). Returns ids and slot boxes."""
@@ -127,10 +135,10 @@ class Reference:
             elif word not in self.special:
                 if inside:
                     phrase.append(word)
-                pt = self.m.point_head(hidden[:, -1], feats.location_keys)[0].tolist()
+                pt = self.m.point_head.decode(self.m.point_head.query.attend(hidden[:, -1], feats.point_keys))[0].tolist()
                 ans.points.append((len(ans.tokens) - 1, pt[0], pt[1]))
             if nxt == self.special["<at>"]:
-                box = self.m.box_decoder(hidden[:, -1], feats.location_keys)
+                box = self.m.box_decoder.decode(self.m.box_decoder.query.attend(hidden[:, -1], feats.box_keys))
                 ans.regions.append(Region(box[0].tolist(), phrase, len(ans.tokens) - 1))
                 phrase = []
                 ans.tokens.append(self.special["<boxes>"])

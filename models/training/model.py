@@ -184,9 +184,17 @@ class ImageQuery(nn.Module):
         """hidden_state [N, D]; image_embeds [N or 1, T, D], or [B, T, D] with index [N] naming each query's image
         (training: the keys of an image are projected once for all its queries). Training also reads the
         attention over the image tokens (mean over heads, [N, T]) to supervise it towards the object's cells."""
+        return self.attend(hidden_state, self.keys(image_embeds), with_attention, index)
+
+    def keys(self, image_embeds):
+        """[B, T, D] -> projected keys and values [B, T, 2D]: once per image (the runtime gets them from the vision
+        encoder, so a query per word costs one small attention instead of a projection of every key)."""
+        return self.kv(self.ln_kv(image_embeds))
+
+    def attend(self, hidden_state, kv, with_attention=False, index=None):
         n = hidden_state.shape[0]
-        b, t, _ = image_embeds.shape
-        k, v = self.kv(self.ln_kv(image_embeds)).view(b, t, 2, self.h, self.d).permute(2, 0, 3, 1, 4)
+        b, t, _ = kv.shape
+        k, v = kv.view(b, t, 2, self.h, self.d).permute(2, 0, 3, 1, 4)
         q = self.q(self.ln_q(hidden_state)).view(n, self.h, self.d)
         if index is None:
             att = ((q.unsqueeze(2) @ k.transpose(-1, -2)) * (1.0 / math.sqrt(self.d))).softmax(-1)  # [N, h, 1, T]

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from world import COLORS, SHAPES, SIZES, SceneObject, Scene, pole_of_inaccessibility, render_scene
+from world import COLORS, SHAPES, SIZES, SceneObject, Scene, pole_of_inaccessibility, random_style, render_scene
 
 IMAGE_SIZE = 128
 PAD_VALUE = (0.5, 0.5, 0.5)  # pad colour in 0..1, right/bottom of the image
@@ -59,11 +59,11 @@ def object_record(scene: Scene, o: SceneObject):
 
 
 def _render_chunk(args):
-    seed, count = args
+    seed, count, restyled = args
     rng = np.random.default_rng(seed)
     images, objects, masks = [], [], []
     for _ in range(count):
-        scene = render_scene(rng)
+        scene = render_scene(rng, style=random_style(rng) if rng.random() < restyled else None)
         images.append((pad_and_resize(np.asarray(scene.image)) * 255).round().byte().numpy())
         objs = [object_record(scene, o) for o in scene.objects]
         objects.append(objs)
@@ -98,8 +98,10 @@ class CachedScene:
         return list(obj.nbox)
 
 
-def build_cache(path, n_scenes, seed, workers=2, chunk=250):
-    jobs = [(seed * 100003 + k, min(chunk, n_scenes - k * chunk)) for k in range((n_scenes + chunk - 1) // chunk)]
+def build_cache(path, n_scenes, seed, workers=2, chunk=250, restyled=0.0):
+    """restyled: fraction of scenes drawn with a random RenderStyle (another program's look)."""
+    jobs = [(seed * 100003 + k, min(chunk, n_scenes - k * chunk), restyled)
+            for k in range((n_scenes + chunk - 1) // chunk)]
     images, objects, masks = [], [], []
     t0 = time.time()
     with mp.get_context("fork").Pool(workers) as pool:
@@ -123,5 +125,6 @@ if __name__ == "__main__":
     ap.add_argument("--scenes", type=int, default=16000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--restyled", type=float, default=0.0, help="fraction of scenes drawn in a random other style")
     a = ap.parse_args()
-    build_cache(a.out, a.scenes, a.seed, a.workers)
+    build_cache(a.out, a.scenes, a.seed, a.workers, restyled=a.restyled)

@@ -8,7 +8,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conversations import GENERATORS, sample_conversation  # noqa: E402
 from tokenizer import WordTokenizer  # noqa: E402
-from world import COLORS, MAX_SIDE, MIN_SIDE, SHAPES, SIZES, pole_of_inaccessibility, render_scene  # noqa: E402
+from world import COLORS, MAX_SIDE, MIN_SIDE, OTHER_COLORS, SHAPES, SIZES, pole_of_inaccessibility, random_style, \
+    render_scene  # noqa: E402
 
 
 class WorldTest(unittest.TestCase):
@@ -36,6 +37,34 @@ class WorldTest(unittest.TestCase):
         for o in s.objects:
             mean = img[o.mask].mean(0)
             self.assertLess(np.abs(mean - np.array(COLORS[o.color])).max(), 25)
+
+
+    def test_restyled_scenes_keep_exact_labels(self):
+        """Another program's look (other colour values, outlines, blur, noise) never changes what is where."""
+        rng = np.random.default_rng(7)
+        for _ in range(10):
+            s = render_scene(rng, min_objects=4, style=random_style(rng))
+            img = np.asarray(s.image).astype(int)
+            covered = np.zeros((s.height, s.width), dtype=int)
+            for o in s.objects:
+                ys, xs = np.nonzero(o.mask)
+                self.assertEqual(o.box, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1))
+                covered += o.mask
+                # the object's most common look is one of its colour's variants (outline and blur touch the rim only)
+                median = np.median(img[o.mask], axis=0)
+                refs = [COLORS[o.color]] + OTHER_COLORS[o.color]
+                self.assertLess(min(np.abs(median - np.array(r)).max() for r in refs), 60, o.color)
+            self.assertLessEqual(covered.max(), 1)
+
+    def test_the_canonical_look_is_unchanged_without_a_style(self):
+        """Evaluation and golden scenes are drawn without a style: a seed still gives the very scene committed in the
+        bundle's golden images (seeds of export.py's GOLDEN_CASES), pixel for pixel."""
+        from PIL import Image
+        golden = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "default", "golden")
+        for k, (seed, n_objects) in enumerate([(777_000_001, None), (777_000_002, None), (777_000_003, None)]):
+            s = render_scene(np.random.default_rng(seed), n_objects=n_objects)
+            committed = np.asarray(Image.open(os.path.join(golden, f"case{k}.png")).convert("RGB"))
+            self.assertTrue(np.array_equal(np.asarray(s.image), committed), f"case{k}")
 
 
 class ConversationTest(unittest.TestCase):

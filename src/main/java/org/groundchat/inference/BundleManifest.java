@@ -18,7 +18,7 @@ public record BundleManifest(Path dir, String version, Map<String, String> files
                              SpecialTokens specialTokens, MaskSpec mask, ProposalSpec proposals,
                              GenerationSpec generation, JsonNode raw) {
 
-    /** Contract 2: the vision encoder also outputs {@code location_keys} (what the box decoder and the point head
+    /** Contract 2: the vision encoder also outputs {@code box_keys} and {@code point_keys} (what the box decoder and the point head
      *  attend) and the box encoder pools the image's {@code feature_map} inside the box. */
     public static final int SUPPORTED_MAJOR_VERSION = 2;
     public static final List<String> REQUIRED_FILES = List.of("vision_encoder", "embed_tokens", "decoder",
@@ -29,7 +29,7 @@ public record BundleManifest(Path dir, String version, Map<String, String> files
 
     /**
      * @param imageTokens    rows of {@code image_embeds} spliced into the prompt at {@code <image>}
-     * @param locationTokens rows of {@code location_keys} the box decoder and the point head attend
+     * @param locationTokens rows of {@code box_keys} / {@code point_keys} the box decoder and the point head attend
      */
     public record Dims(int hidden, int layers, int heads, int headDim, int vocab, int imageTokens, int locationTokens,
                        int featureChannels, int featureSize, int maskSize, int maxSeq) {}

@@ -95,8 +95,8 @@ public final class GroundingEngine implements AutoCloseable {
         long t0 = System.nanoTime();
         int s = preprocessor.size();
         float[][] out = Tensors.run(onnx.env, onnx.vision, Map.of("pixel_values", preprocessor.pixelValues(img.image())),
-                Map.of("pixel_values", new long[] {1, 3, s, s}), "image_embeds", "feature_map", "location_keys");
-        return new ImageFeatures(img.sha256(), img.width(), img.height(), out[0], out[1], out[2], ms(t0));
+                Map.of("pixel_values", new long[] {1, 3, s, s}), "image_embeds", "feature_map", "box_keys", "point_keys");
+        return new ImageFeatures(img.sha256(), img.width(), img.height(), out[0], out[1], out[2], out[3], ms(t0));
     }
 
     /** The image's size in pixels (decoding it if it is not cached yet). */
@@ -152,12 +152,12 @@ public final class GroundingEngine implements AutoCloseable {
 
     /** Box decoder: the hidden state at {@code <at>} (it attends the image's location keys) -> normalized box. */
     float[] boxDecode(float[] hiddenState, ImageFeatures f) {
-        return Tensors.run(onnx.env, onnx.boxDecoder, Map.of("hidden_state", hiddenState, "location_keys", f.locationKeys()),
-                Map.of("hidden_state", new long[] {1, hidden}, "location_keys", locationKeysShape()), "box")[0];
+        return Tensors.run(onnx.env, onnx.boxDecoder, Map.of("hidden_state", hiddenState, "box_keys", f.boxKeys()),
+                Map.of("hidden_state", new long[] {1, hidden}, "box_keys", locationKeysShape()), "box")[0];
     }
 
     private long[] locationKeysShape() {
-        return new long[] {1, manifest.dims().locationTokens(), hidden};
+        return new long[] {1, manifest.dims().locationTokens(), 2L * hidden};
     }
 
     private long[] featureMapShape() {
@@ -176,8 +176,8 @@ public final class GroundingEngine implements AutoCloseable {
 
     /** Point head: a word's hidden state (it attends the image's location keys) -> normalized point. */
     float[] point(float[] hiddenState, ImageFeatures f) {
-        return Tensors.run(onnx.env, onnx.pointHead, Map.of("hidden_state", hiddenState, "location_keys", f.locationKeys()),
-                Map.of("hidden_state", new long[] {1, hidden}, "location_keys", locationKeysShape()), "point")[0];
+        return Tensors.run(onnx.env, onnx.pointHead, Map.of("hidden_state", hiddenState, "point_keys", f.pointKeys()),
+                Map.of("hidden_state", new long[] {1, hidden}, "point_keys", locationKeysShape()), "point")[0];
     }
 
     /** Mask logits [M*M] and the predicted mask quality for a box and its location embedding. */

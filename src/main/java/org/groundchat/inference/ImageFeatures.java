@@ -6,7 +6,9 @@ package org.groundchat.inference;
  * @param imageEmbeds  [T, D] rows spliced into the prompt at {@code <image>}
  * @param featureMap   [C, H, W] spatial features for the mask decoder, the proposal head and the box encoder
  *                     (which pools them inside the box)
- * @param locationKeys [G, D] what the box decoder and the point head attend
+ * @param boxKeys      [G, 2D] the 16x16 location grid projected to the box decoder's keys and values (once per image,
+ *                     so each {@code <at>} costs one small attention)
+ * @param pointKeys    [G, 2D] the same for the point head (called once per word)
  */
-record ImageFeatures(String sha256, int width, int height, float[] imageEmbeds, float[] featureMap, float[] locationKeys,
+record ImageFeatures(String sha256, int width, int height, float[] imageEmbeds, float[] featureMap, float[] boxKeys, float[] pointKeys,
                      double encodeMs) {}

@@ -91,7 +91,7 @@ final class OnnxBundle implements AutoCloseable {
     }
 
     /** Appended when a tensor that contract 2 introduced is missing: most likely a bundle exported for contract 1. */
-    private static final String CONTRACT_2_HINT = " (required since bundle contract 2, which adds location_keys to the"
+    private static final String CONTRACT_2_HINT = " (required since bundle contract 2, which adds box_keys and point_keys to the"
             + " vision encoder, box decoder and point head and feature_map to the box encoder; the bundle looks exported"
             + " for an older contract: re-export it with models/training/export.py)";
 
@@ -99,11 +99,12 @@ final class OnnxBundle implements AutoCloseable {
         BundleManifest.Dims d = m.dims();
         int s = m.image().size();
         long[] featureMap = {1, d.featureChannels(), d.featureSize(), d.featureSize()};
-        long[] locationKeys = {1, d.locationTokens(), d.hidden()};
+        long[] locationKeys = {1, d.locationTokens(), 2L * d.hidden()};
         expectInput("vision_encoder", vision, "pixel_values", 1, 3, s, s);
         expectOutput("vision_encoder", vision, "image_embeds", 1, d.imageTokens(), d.hidden());
         expectOutput("vision_encoder", vision, "feature_map", featureMap);
-        expectOutput("vision_encoder", vision, "location_keys", CONTRACT_2_HINT, locationKeys);
+        expectOutput("vision_encoder", vision, "box_keys", CONTRACT_2_HINT, locationKeys);
+        expectOutput("vision_encoder", vision, "point_keys", CONTRACT_2_HINT, locationKeys);
         expectInput("embed_tokens", embedTokens, "input_ids", -1, -1);
         expectOutput("embed_tokens", embedTokens, "inputs_embeds", -1, -1, d.hidden());
         expectInput("decoder", decoder, "inputs_embeds", -1, -1, d.hidden());
@@ -118,7 +119,7 @@ final class OnnxBundle implements AutoCloseable {
             }
         }
         expectInput("box_decoder", boxDecoder, "hidden_state", -1, d.hidden());
-        expectInput("box_decoder", boxDecoder, "location_keys", CONTRACT_2_HINT, locationKeys);
+        expectInput("box_decoder", boxDecoder, "box_keys", CONTRACT_2_HINT, locationKeys);
         expectOutput("box_decoder", boxDecoder, "box", -1, 4);
         expectInput("box_encoder", boxEncoder, "box", -1, 4);
         expectInput("box_encoder", boxEncoder, "feature_map", CONTRACT_2_HINT, featureMap);
@@ -127,7 +128,7 @@ final class OnnxBundle implements AutoCloseable {
         expectInput("mask_decoder", maskDecoder, "location_embedding", 1, d.hidden());
         expectOutput("mask_decoder", maskDecoder, "mask_logits", 1, d.maskSize(), d.maskSize());
         expectInput("point_head", pointHead, "hidden_state", -1, d.hidden());
-        expectInput("point_head", pointHead, "location_keys", CONTRACT_2_HINT, locationKeys);
+        expectInput("point_head", pointHead, "point_keys", CONTRACT_2_HINT, locationKeys);
         expectOutput("point_head", pointHead, "point", -1, 2);
         expectInput("proposal_head", proposalHead, "feature_map", featureMap);
         expectOutput("proposal_head", proposalHead, "proposal_boxes", 1, -1, 4);

@@ -218,14 +218,17 @@ class EngineBehaviourTest {
     void aBundleWithoutLocationKeysFailsAtOpenWithTheTensorNamed(@TempDir Path tmp) throws IOException {
         for (Path p : Files.list(dir).filter(Files::isRegularFile).toList()) Files.copy(p, tmp.resolve(p.getFileName()));
         // the same graphs with the tensor renamed (same length, so the protobuf stays valid): as a v1 export lacks it
-        for (String model : List.of("vision_encoder", "point_head")) {
+        for (String[] modelAndTensor : List.of(new String[] {"vision_encoder", "box_keys"},
+                new String[] {"vision_encoder", "point_keys"}, new String[] {"box_decoder", "box_keys"},
+                new String[] {"point_head", "point_keys"})) {
+            String model = modelAndTensor[0], tensor = modelAndTensor[1];
             Path file = tmp.resolve(model + ".onnx");
             byte[] original = Files.readAllBytes(file);
-            Files.write(file, renamed(original, "location_keys", "location_kez_"));
+            Files.write(file, renamed(original, tensor, tensor.substring(0, tensor.length() - 1) + "_"));
             InferenceException e = assertThrows(InferenceException.class,
                     () -> GroundingEngine.open(tmp, EngineOptions.defaults()));
-            assertTrue(e.getMessage().contains(model) && e.getMessage().contains("'location_keys'")
-                    && e.getMessage().contains("contract 2"), e.getMessage());
+            assertTrue(e.getMessage().contains(model) && e.getMessage().contains("'" + tensor + "'")
+                    && e.getMessage().contains("contract 2"), model + "/" + tensor + ": " + e.getMessage());
             Files.write(file, original);
         }
         Path boxEncoder = tmp.resolve("box_encoder.onnx");
