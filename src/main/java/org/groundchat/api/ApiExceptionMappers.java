@@ -33,9 +33,24 @@ public class ApiExceptionMappers {
         return error(400, "invalid_json", "The request body is not valid JSON: " + e.getOriginalMessage());
     }
 
+    /** Exact Jackson types: Quarkus' own mappers for them answer 400 with an empty body otherwise. */
+    @ServerExceptionMapper
+    public Response badJsonSyntax(com.fasterxml.jackson.core.JsonParseException e) {
+        return badJson(e);
+    }
+
+    @ServerExceptionMapper
+    public Response badJsonShape(com.fasterxml.jackson.databind.exc.MismatchedInputException e) {
+        return error(400, "invalid_json", "The request body does not have the expected fields and types: "
+                + e.getOriginalMessage().replaceAll("`[a-zA-Z0-9_.$]+`", "a value"));
+    }
+
     @ServerExceptionMapper
     public Response web(WebApplicationException e) {
         int status = e.getResponse().getStatus();
+        if (status == 400 && e.getCause() instanceof JsonProcessingException json) {
+            return badJson(json);
+        }
         String code = switch (status) {
             case 404 -> "not_found";
             case 405 -> "method_not_allowed";

@@ -3,7 +3,6 @@ package org.groundchat.api;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.DELETE;
-import jakarta.ws.rs.DefaultValue;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.PATCH;
 import jakarta.ws.rs.POST;
@@ -46,9 +45,10 @@ public class ConversationResource {
     }
 
     @GET
-    public PageJson<ConversationJson> list(@QueryParam("page") @DefaultValue("0") int page,
-                                           @QueryParam("size") @DefaultValue("20") int size) {
-        return conversations.list(page, size);
+    public PageJson<ConversationJson> list(@QueryParam("page") String page, @QueryParam("size") String size) {
+        int pageSize = QueryInts.parse(size, 20, "size", 1, ConversationService.MAX_PAGE_SIZE);
+        // the row offset page * size must stay an int for the database query
+        return conversations.list(QueryInts.parse(page, 0, "page", 0, Integer.MAX_VALUE / pageSize), pageSize);
     }
 
     @GET

@@ -2,7 +2,6 @@ package org.groundchat.api;
 
 import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
-import jakarta.ws.rs.DefaultValue;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
@@ -51,8 +50,8 @@ public class ImageResource {
     @POST
     @Path("/{id}/dense-captions")
     @Produces(MediaType.APPLICATION_JSON)
-    public Map<String, Object> denseCaptions(@PathParam("id") String id, @QueryParam("max") @DefaultValue("8") int max) {
-        if (max < 1 || max > 32) throw ApiException.badRequest("invalid_max", "max must be between 1 and 32.");
+    public Map<String, Object> denseCaptions(@PathParam("id") String id, @QueryParam("max") String maxParam) {
+        int max = QueryInts.parse(maxParam, 8, "max", 1, 32);
         byte[] bytes = images.content(Ids.parse(id, "image"));
         List<DenseCaption> captions = engine.denseCaptions(bytes, max, null);
         return Map.of("regions", captions.stream().map(c -> Map.of("box", c.box().toArray(), "caption", c.caption(),

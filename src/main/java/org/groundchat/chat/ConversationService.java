@@ -22,6 +22,7 @@ import java.util.stream.Collectors;
 public class ConversationService {
     static final int MAX_TITLE = 500;
     static final int MAX_OWNER = 200;
+    public static final int MAX_PAGE_SIZE = 200;
 
     @Transactional
     public ConversationJson create(String title, String owner, UUID imageId) {
@@ -30,6 +31,9 @@ public class ConversationService {
         c.title = checkTitle(title == null || title.isBlank() ? "New conversation" : title);
         if (owner != null && owner.length() > MAX_OWNER) {
             throw ApiException.badRequest("invalid_owner", "The owner is longer than " + MAX_OWNER + " characters.");
+        }
+        if (owner != null && hasControlCharacters(owner)) {
+            throw ApiException.badRequest("invalid_owner", "The owner must not contain control characters.");
         }
         c.owner = owner;
         if (imageId != null) {
@@ -47,7 +51,9 @@ public class ConversationService {
     @Transactional
     public PageJson<ConversationJson> list(int page, int size) {
         if (page < 0) throw ApiException.badRequest("invalid_page", "page must be >= 0.");
-        if (size < 1 || size > 200) throw ApiException.badRequest("invalid_size", "size must be between 1 and 200.");
+        if (size < 1 || size > MAX_PAGE_SIZE) {
+            throw ApiException.badRequest("invalid_size", "size must be between 1 and " + MAX_PAGE_SIZE + ".");
+        }
         var query = ConversationEntity.findAll(Sort.descending("updatedAt").and("id"));
         List<ConversationJson> items = query.page(Page.of(page, size)).<ConversationEntity>list().stream()
                 .map(ConversationJson::summary).toList();
@@ -102,6 +108,14 @@ public class ConversationService {
         if (t.length() > MAX_TITLE) {
             throw ApiException.badRequest("invalid_title", "The title is longer than " + MAX_TITLE + " characters.");
         }
+        if (hasControlCharacters(t)) {
+            throw ApiException.badRequest("invalid_title", "The title must not contain control characters.");
+        }
         return t;
+    }
+
+    /** NUL cannot be stored in PostgreSQL text at all; the other C0 controls have no place in a one-line name. */
+    private static boolean hasControlCharacters(String s) {
+        return s.chars().anyMatch(ch -> ch < 0x20 || ch == 0x7f);
     }
 }

@@ -1,0 +1,59 @@
+package org.groundchat.api;
+
+import static io.restassured.RestAssured.given;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.not;
+
+import io.quarkus.test.junit.QuarkusTest;
+import io.restassured.http.ContentType;
+import org.junit.jupiter.api.Test;
+
+/** REST inputs at the edges get a 400 with {error, reason} that names what was wrong, never a 404, 500 or empty body. */
+@QuarkusTest
+class RestEdgesTest {
+
+    @Test
+    void aHugePageIsRefusedNotAServerError() {
+        given().get("/api/conversations?page=2147483647").then().statusCode(400)
+                .body("error", equalTo("invalid_page")).body("reason", containsString("between 0 and"));
+        given().get("/api/conversations?page=2147483647&size=1").then().statusCode(200); // offset still fits an int
+    }
+
+    @Test
+    void nonNumericQueryNumbersAreA400NamingTheParameter() {
+        given().get("/api/conversations?size=abc").then().statusCode(400).body("error", equalTo("invalid_size"))
+                .body("reason", containsString("size must be a whole number between 1 and 200"));
+        given().get("/api/conversations?page=-1").then().statusCode(400).body("error", equalTo("invalid_page"));
+        given().get("/api/conversations?page=1.5").then().statusCode(400).body("error", equalTo("invalid_page"));
+        given().post("/api/images/00000000-0000-0000-0000-000000000000/dense-captions?max=abc").then().statusCode(400)
+                .body("error", equalTo("invalid_max"));
+    }
+
+    @Test
+    void malformedJsonIsInvalidJsonWithAReason() {
+        given().contentType(ContentType.JSON).body("{\"title\": ").post("/api/conversations").then().statusCode(400)
+                .body("error", equalTo("invalid_json")).body("reason", not(containsString("HTTP 400")));
+        given().contentType(ContentType.JSON).body("{\"title\": {\"nested\": [1, 2]}}").post("/api/conversations")
+                .then().statusCode(400).body("error", equalTo("invalid_json"))
+                .body("reason", not(containsString("java."))).body("reason", not(containsString("org.")));
+        given().contentType(ContentType.JSON).body("[1, 2, 3]").post("/api/conversations").then().statusCode(400)
+                .body("error", equalTo("invalid_json"));
+    }
+
+    @Test
+    void controlCharactersInNamesAreRefusedAndNothingIsStored() {
+        long before = given().get("/api/conversations?size=1").then().statusCode(200).extract().jsonPath().getLong("total");
+        given().contentType(ContentType.JSON).body("{\"title\": \"a\\u0000b\"}").post("/api/conversations").then()
+                .statusCode(400).body("error", equalTo("invalid_title"));
+        given().contentType(ContentType.JSON).body("{\"title\": \"ok\", \"owner\": \"x\\u0000\"}").post("/api/conversations")
+                .then().statusCode(400).body("error", equalTo("invalid_owner"));
+        String id = given().contentType(ContentType.JSON).body("{\"title\": \"kept\"}").post("/api/conversations")
+                .then().statusCode(201).extract().path("id");
+        given().contentType(ContentType.JSON).body("{\"title\": \"bad\\u0000\"}").patch("/api/conversations/" + id)
+                .then().statusCode(400).body("error", equalTo("invalid_title"));
+        given().get("/api/conversations/" + id).then().statusCode(200).body("title", equalTo("kept"));
+        long after = given().get("/api/conversations?size=1").then().statusCode(200).extract().jsonPath().getLong("total");
+        org.junit.jupiter.api.Assertions.assertEquals(before + 1, after, "only the valid conversation was stored");
+    }
+}
