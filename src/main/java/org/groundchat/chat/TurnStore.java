@@ -17,6 +17,7 @@ import java.util.UUID;
 import org.groundchat.api.ApiException;
 import org.groundchat.api.json.MessageJson;
 import org.groundchat.inference.GenerationEvents.GenerationResult;
+import org.groundchat.inference.GroundingEngine;
 import org.groundchat.inference.GenerationEvents.MaskEvent;
 import org.groundchat.inference.GenerationEvents.RegionEvent;
 import org.groundchat.inference.GenerationEvents.WordPointEvent;
@@ -34,6 +35,8 @@ public class TurnStore {
 
     @Inject
     ConversationService conversations;
+    @Inject
+    GroundingEngine engine;
 
     /** What a validated, stored user turn needs for generation. */
     public record Accepted(UUID conversationId, UUID userMessageId, UUID imageId, MessageJson userMessage) {}
@@ -48,9 +51,25 @@ public class TurnStore {
         if (image == null) throw ApiException.notFound("unknown_image", "No image with id '" + imageId + "'.");
         for (int i = 0; i < drawn.size(); i++) RegionChecks.requireInside(drawn.get(i), image.width, image.height, i + 1);
         Set<Integer> existing = new HashSet<>();
-        for (RegionEntity r : RegionEntity.ofConversation(conversationId)) existing.add(r.number);
+        Map<Integer, UUID> regionMessage = new HashMap<>();
+        for (RegionEntity r : RegionEntity.ofConversation(conversationId)) {
+            existing.add(r.number);
+            regionMessage.put(r.number, r.messageId);
+        }
         int first = RegionEntity.nextNumber(conversationId);
         UserText.Resolved resolved = UserText.resolve(text, drawn.size(), first, existing);
+        // a region is a place in one image: asked about another image it would point at nothing
+        for (int number : resolved.slots()) {
+            UUID messageId = regionMessage.get(number);
+            MessageEntity owner = messageId == null ? null : MessageEntity.findById(messageId);
+            if (owner != null && !imageId.equals(owner.imageId)) {
+                throw ApiException.badRequest("region_on_other_image", "Region [" + number
+                        + "] belongs to another image of this conversation; refer to regions of the image you ask about.");
+            }
+        }
+        if (!engine.fitsAlone(resolved.model())) {
+            throw ApiException.badRequest("text_too_long", "The message is too long for the model's context; shorten it.");
+        }
         MessageEntity m = newMessage(conversationId, MessageEntity.USER, imageId);
         m.displayText = resolved.display();
         m.modelText = resolved.model();

@@ -105,6 +105,20 @@ public final class GroundingEngine implements AutoCloseable {
         return new int[] {f.width(), f.height()};
     }
 
+    /** Context positions kept free for the answer when a prompt is laid out (older turns are dropped for it). */
+    static final int ANSWER_RESERVE = 64;
+
+    /**
+     * Whether a user message (model text) fits the context on its own, with the image rows and room for an answer.
+     * Older turns are dropped to make room, but a message that does not fit alone can never be answered, so the
+     * service refuses it before storing anything.
+     */
+    public boolean fitsAlone(String userModelText) {
+        // <user> <image> text <end> <assistant>, with <image> expanded to the image-token rows
+        int positions = tokenizer.encode(userModelText).length + 3 + manifest.dims().imageTokens();
+        return positions + ANSWER_RESERVE <= manifest.dims().maxSeq();
+    }
+
     /** Generates one answer on the calling thread, reporting events to the listener as they happen. */
     public GenerationResult generate(GenerationRequest req, GenerationListener listener) {
         long t0 = System.nanoTime();
@@ -116,7 +130,7 @@ public final class GroundingEngine implements AutoCloseable {
         listener.onEncoded(encodeMs);
         int requested = req.options().maxNewTokens();
         int maxNew = requested <= 0 ? manifest.generation().maxNewTokens() : Math.min(requested, manifest.dims().maxSeq());
-        PromptBuilder.Prompt p = prompts.build(req.turns(), f.width(), f.height(), Math.min(maxNew, 64));
+        PromptBuilder.Prompt p = prompts.build(req.turns(), f.width(), f.height(), Math.min(maxNew, ANSWER_RESERVE));
         return new AnswerLoop(this, f, req, listener, maxNew, t0, encodeMs).run(p);
     }
 

@@ -155,6 +155,25 @@ class ChatServiceTest {
     }
 
     @Test
+    void aRegionOfAnotherImageIsRefusedBeforeAnythingIsStored() throws Exception {
+        String first = upload(goldenImage(1)), second = upload(goldenImage(2));
+        String conv = conversation();
+        try (WsClient ws = new WsClient(connector, base, conv)) {
+            ws.send(turn("what is this #1 ?", first, "[{\"box\":[10,10,60,60]}]"));
+            ws.untilType("done");
+            int stored = messageCount(conv);
+            ws.send(turn("what is [1] ?", second, null));
+            JsonNode e = ws.untilType("error").get(0);
+            assertEquals("region_on_other_image", e.path("code").asText());
+            assertTrue(e.path("reason").asText().contains("[1]"), e.path("reason").asText());
+            assertEquals(stored, messageCount(conv), "nothing stored");
+            ws.send(turn("what is [1] ?", first, null)); // the same reference on its own image is answered
+            assertEquals("done", ws.until(x -> Set.of("error", "done").contains(x.path("type").asText()),
+                    java.time.Duration.ofSeconds(60)).stream().reduce((x, y) -> y).orElseThrow().path("type").asText());
+        }
+    }
+
+    @Test
     void badFramesGetReadableErrorsAndStoreNothing() throws Exception {
         String image = upload(goldenImage(1));
         String conv = conversation();
@@ -165,6 +184,8 @@ class ChatServiceTest {
                     {"{\"type\":\"dance\"}", "unknown_type"},
                     {turn("", image, null), "empty_text"},
                     {turn("x".repeat(2001), image, null), "text_too_long"},
+                    // within the character limit, but more words than the model's context holds with the image
+                    {turn("where is the " + "small red star and ".repeat(80) + "?", image, null), "text_too_long"},
                     {turn("what is this #1 ?", image, "[{\"box\":[1,2,3]}]"), "invalid_region"},
                     {turn("what is this #1 ?", image, "[{\"box\":[10,10,5000,20]}]"), "invalid_region"},
                     {turn("what is this #1 ?", image, "[{\"box\":[30,30,10,10]}]"), "invalid_region"},
