@@ -2,6 +2,7 @@ package org.groundchat.websocket;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.quarkus.websockets.next.OnBinaryMessage;
 import io.quarkus.websockets.next.OnClose;
 import io.quarkus.websockets.next.OnOpen;
 import io.quarkus.websockets.next.OnTextMessage;
@@ -10,6 +11,7 @@ import io.smallrye.common.annotation.Blocking;
 import io.quarkus.websockets.next.PathParam;
 import io.quarkus.websockets.next.WebSocket;
 import io.quarkus.websockets.next.WebSocketConnection;
+import io.vertx.core.buffer.Buffer;
 import jakarta.inject.Inject;
 import java.util.Map;
 import java.util.UUID;
@@ -19,6 +21,7 @@ import org.groundchat.chat.ConversationService;
 import org.groundchat.chat.Ids;
 import org.groundchat.chat.TurnCoordinator;
 import org.groundchat.chat.TurnRequest;
+import org.jboss.logging.Logger;
 
 /**
  * {@code /ws/conversations/{id}}: a client sends user turns, cancel and regenerate frames; the server streams the
@@ -27,7 +30,11 @@ import org.groundchat.chat.TurnRequest;
  */
 @WebSocket(path = "/ws/conversations/{id}")
 public class ChatSocket {
+    private static final Logger LOG = Logger.getLogger(ChatSocket.class);
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** Frames above this are refused with an event (the transport itself accepts up to
+     *  quarkus.websockets-next.server.max-message-size, which is set higher so the client hears why). */
+    static final int MAX_FRAME_CHARS = 64 * 1024;
     private static final Map<String, ConnectionSink> SINKS = new ConcurrentHashMap<>();
 
     @Inject
@@ -58,6 +65,10 @@ public class ChatSocket {
     public void message(String frame, @PathParam("id") String id) {
         ConnectionSink sink = SINKS.get(connection.id());
         try {
+            if (frame.length() > MAX_FRAME_CHARS) {
+                throw ApiException.badRequest("frame_too_large", "The frame has " + frame.length()
+                        + " characters; the limit is " + MAX_FRAME_CHARS + ".");
+            }
             UUID conversationId = Ids.parse(id, "conversation");
             JsonNode node;
             try {
@@ -88,7 +99,17 @@ public class ChatSocket {
             }
         } catch (ApiException e) {
             sink.send("error", null, Map.of("code", e.code(), "reason", e.reason()));
+        } catch (RuntimeException e) {
+            // anything else is our fault: the client still hears about it, and the connection stays usable
+            LOG.error("WebSocket frame failed", e);
+            sink.send("error", null, Map.of("code", "internal_error", "reason", "The frame could not be handled."));
         }
+    }
+
+    @OnBinaryMessage
+    public void binary(Buffer frame) {
+        SINKS.get(connection.id()).send("error", null, Map.of("code", "binary_not_supported",
+                "reason", "Send JSON text frames; binary frames are not understood."));
     }
 
     @OnClose
@@ -102,9 +123,12 @@ public class ChatSocket {
         }
     }
 
+    /** The first line of a parse error, with Java type names replaced (a reason is for people, not for a stack). */
     private static String shortMessage(Exception e) {
-        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        String m = e.getMessage() == null ? "malformed" : e.getMessage();
         int nl = m.indexOf('\n');
-        return nl > 0 ? m.substring(0, nl) : m;
+        m = nl > 0 ? m.substring(0, nl) : m;
+        return m.replaceAll("`?\\b(?:[a-z_$][\\w$]*\\.)+[A-Z][\\w$]*(?:\\$[\\w$]+)*`?", "a value")
+                .replaceAll("\\(class [^)]*\\)", "").strip();
     }
 }

@@ -155,6 +155,27 @@ class ChatServiceTest {
     }
 
     @Test
+    void framesTheServerCannotUseGetAnErrorEventAndTheConnectionStays() throws Exception {
+        String image = upload(goldenImage(1));
+        String conv = conversation();
+        try (WsClient ws = new WsClient(connector, base, conv)) {
+            ws.send(turn("where is " + "x".repeat(100_000), image, null));
+            assertEquals("frame_too_large", ws.untilType("error").get(0).path("code").asText());
+            ws.send(turn("where is the red\\u0000 star ?", image, null));
+            assertEquals("invalid_text", ws.untilType("error").get(0).path("code").asText());
+            ws.sendBinary(new byte[] {1, 2, 3});
+            assertEquals("binary_not_supported", ws.untilType("error").get(0).path("code").asText());
+            ws.send("{\"type\":\"user_turn\",\"text\":\"hi\",\"regions\":\"not a list\"}");
+            JsonNode bad = ws.untilType("error").get(0);
+            assertEquals("invalid_frame", bad.path("code").asText());
+            String reason = bad.path("reason").asText();
+            assertFalse(reason.contains("org.") || reason.contains("java.") || reason.contains("TurnRequestFrame"), reason);
+            assertTrue(ws.isOpen(), "the connection stays open");
+            assertEquals(0, messageCount(conv), "nothing stored");
+        }
+    }
+
+    @Test
     void aRegionOfAnotherImageIsRefusedBeforeAnythingIsStored() throws Exception {
         String first = upload(goldenImage(1)), second = upload(goldenImage(2));
         String conv = conversation();

@@ -37,6 +37,10 @@ final class WsClient implements AutoCloseable {
         connection.sendTextAndAwait(frame);
     }
 
+    void sendBinary(byte[] frame) {
+        connection.sendBinaryAndAwait(io.vertx.core.buffer.Buffer.buffer(frame));
+    }
+
     /** Events up to and including the first that matches; fails after the timeout. */
     List<JsonNode> until(Predicate<JsonNode> last, Duration timeout) throws InterruptedException {
         List<JsonNode> out = new ArrayList<>();
