@@ -63,7 +63,9 @@ def _render_chunk(args):
     rng = np.random.default_rng(seed)
     images, objects, masks = [], [], []
     for _ in range(count):
-        scene = render_scene(rng, style=random_style(rng) if rng.random() < restyled else None)
+        # no extra random draw without restyling: a cache of seed s stays the very scenes it always was
+        style = random_style(rng) if restyled > 0 and rng.random() < restyled else None
+        scene = render_scene(rng, style=style)
         images.append((pad_and_resize(np.asarray(scene.image)) * 255).round().byte().numpy())
         objs = [object_record(scene, o) for o in scene.objects]
         objects.append(objs)

@@ -304,11 +304,11 @@ def main():
     tok = WordTokenizer()
     ckpt_path = os.path.join(args.run, "checkpoint.pt")
     model = GroundingModel(ModelConfig(vocab=len(tok)))
-    # no weight decay on biases, norms, embeddings and position tables
-    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2 and "pos" not in n
-             and ".tok." not in n]
-    keep = [p for n, p in model.named_parameters() if p.requires_grad and not (p.dim() >= 2 and "pos" not in n
-                                                                               and ".tok." not in n)]
+    # no weight decay on biases, norms, token embeddings and position tables
+    def decays(name, p):
+        return p.dim() >= 2 and not ({"pos", "loc_pos", "tok"} & set(name.split(".")))
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and decays(n, p)]
+    keep = [p for n, p in model.named_parameters() if p.requires_grad and not decays(n, p)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": keep, "weight_decay": 0.0}], lr=args.lr)
     step = 0
     if os.path.exists(ckpt_path):

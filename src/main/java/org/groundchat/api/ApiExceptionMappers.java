@@ -30,7 +30,7 @@ public class ApiExceptionMappers {
             LOG.error("Response serialization failed", e);
             return error(500, "internal_error", "Internal error while writing the response.");
         }
-        return error(400, "invalid_json", "The request body is not valid JSON: " + e.getOriginalMessage());
+        return error(400, "invalid_json", "The request body is not valid JSON: " + Reasons.fromParser(e.getOriginalMessage()));
     }
 
     /** Exact Jackson types: Quarkus' own mappers for them answer 400 with an empty body otherwise. */
@@ -42,7 +42,7 @@ public class ApiExceptionMappers {
     @ServerExceptionMapper
     public Response badJsonShape(com.fasterxml.jackson.databind.exc.MismatchedInputException e) {
         return error(400, "invalid_json", "The request body does not have the expected fields and types: "
-                + e.getOriginalMessage().replaceAll("`[a-zA-Z0-9_.$]+`", "a value"));
+                + Reasons.fromParser(e.getOriginalMessage()));
     }
 
     @ServerExceptionMapper

@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import org.groundchat.api.ApiException;
+import org.groundchat.api.Reasons;
 import org.groundchat.chat.ConversationService;
 import org.groundchat.chat.Ids;
 import org.groundchat.chat.TurnCoordinator;
@@ -98,18 +99,22 @@ public class ChatSocket {
                         + "' (expected user_turn, cancel or regenerate).");
             }
         } catch (ApiException e) {
-            sink.send("error", null, Map.of("code", e.code(), "reason", e.reason()));
+            reply(sink, e.code(), e.reason());
         } catch (RuntimeException e) {
             // anything else is our fault: the client still hears about it, and the connection stays usable
             LOG.error("WebSocket frame failed", e);
-            sink.send("error", null, Map.of("code", "internal_error", "reason", "The frame could not be handled."));
+            reply(sink, "internal_error", "The frame could not be handled.");
         }
     }
 
     @OnBinaryMessage
     public void binary(Buffer frame) {
-        SINKS.get(connection.id()).send("error", null, Map.of("code", "binary_not_supported",
-                "reason", "Send JSON text frames; binary frames are not understood."));
+        reply(SINKS.get(connection.id()), "binary_not_supported", "Send JSON text frames; binary frames are not understood.");
+    }
+
+    /** An error event, unless the connection has closed meanwhile (its sink is gone: nobody left to tell). */
+    private static void reply(ConnectionSink sink, String code, String reason) {
+        if (sink != null) sink.send("error", null, Map.of("code", code, "reason", reason));
     }
 
     @OnClose
@@ -123,12 +128,7 @@ public class ChatSocket {
         }
     }
 
-    /** The first line of a parse error, with Java type names replaced (a reason is for people, not for a stack). */
     private static String shortMessage(Exception e) {
-        String m = e.getMessage() == null ? "malformed" : e.getMessage();
-        int nl = m.indexOf('\n');
-        m = nl > 0 ? m.substring(0, nl) : m;
-        return m.replaceAll("`?\\b(?:[a-z_$][\\w$]*\\.)+[A-Z][\\w$]*(?:\\$[\\w$]+)*`?", "a value")
-                .replaceAll("\\(class [^)]*\\)", "").strip();
+        return Reasons.fromParser(e.getMessage());
     }
 }

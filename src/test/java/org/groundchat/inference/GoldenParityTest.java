@@ -92,6 +92,27 @@ class GoldenParityTest {
     }
 
     @Test
+    void everyVisionEncoderOutputMatchesTheReference() throws Exception {
+        for (JsonNode c : golden.path("cases")) {
+            String name = c.path("image").asText();
+            ImageFeatures f = engine.features(Files.readAllBytes(dir.resolve("golden").resolve(name)));
+            // the first 8 values of each output's first row, in the layout the heads read them
+            assertHead(c, "image_embeds_head", f.imageEmbeds(), name);
+            assertHead(c, "feature_map_head", f.featureMap(), name);
+            assertHead(c, "box_keys_head", f.boxKeys(), name);
+            assertHead(c, "point_keys_head", f.pointKeys(), name);
+        }
+    }
+
+    private static void assertHead(JsonNode c, String field, float[] actual, String where) {
+        JsonNode expected = c.path(field);
+        assertEquals(8, expected.size(), where + ": golden " + field + " missing");
+        for (int i = 0; i < 8; i++) {
+            assertEquals(expected.get(i).asDouble(), actual[i], 1e-3, where + ": " + field + "[" + i + "]");
+        }
+    }
+
+    @Test
     void proposalsMatchTheReference() throws Exception {
         for (JsonNode c : golden.path("cases")) {
             byte[] image = Files.readAllBytes(dir.resolve("golden").resolve(c.path("image").asText()));
