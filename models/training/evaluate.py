@@ -114,10 +114,10 @@ class Evaluator:
         self.rows.append(("REC Acc@0.5 (attributes, relations, ordinals)", ok / self.n, self.n, ">= 0.95"))
         for kind in ("rec", "relation", "ordinal"):
             hits = by_kind.get(kind, [])
-            self.rows.append((f"REC Acc@0.5, {kind} questions", float(np.mean(hits)) if hits else 0.0, len(hits), ""))
+            self.rows.append((f"REC Acc@0.5 (mix above), {kind} questions", float(np.mean(hits)) if hits else 0.0, len(hits), ""))
         for bucket in ("1-2", "3-5", "6-8"):
             hits = by_count.get(bucket, [])
-            self.rows.append((f"REC Acc@0.5, scenes of {bucket} objects", float(np.mean(hits)) if hits else 0.0,
+            self.rows.append((f"REC Acc@0.5 (mix above), scenes of {bucket} objects", float(np.mean(hits)) if hits else 0.0,
                               len(hits), ""))
         self.rows.append(("Per-word point-in-object rate (REC phrases)", pts_in / max(1, pts_all), pts_all, ">= 0.85"))
 
@@ -217,16 +217,53 @@ class Evaluator:
                 hit += any(box_iou(b, gt) >= 0.5 and c == want for b, c in captions)
         self.rows.append(("Dense captioning recall@0.5 (box and caption right)", hit / max(1, total), total, ""))
 
-    def markdown(self, command, seconds):
+    def markdown(self, command, seconds, budget=""):
         lines = ["# Evaluation of the bundled model", "",
-                 f"Produced by `{command}` ({seconds / 60:.1f} min on this machine).",
+                 f"Produced by `{command}` ({seconds / 60:.1f} min on this machine, one process per core).",
+                 *([f"Training budget of these weights: {budget}", ""] if budget else []),
                  "Held-out scenes (seeds >= 900000000, disjoint from training), greedy decoding with the",
                  "reference pix2emb loop, masks scored at original image resolution.", "",
                  "| metric | value | samples | target |", "|---|---|---|---|"]
         for name, value, count, target in self.rows:
             lines.append(f"| {name} | {value:.3f} | {count} | {target} |")
-        lines += ["", f"Median answer latency in PyTorch eager during evaluation: {np.median(self.latency):.1f} ms", ""]
+        lines += ["", f"Median answer latency in PyTorch eager during evaluation (one thread, two processes): "
+                      f"{np.median(self.latency):.1f} ms", ""]
         return "\n".join(lines)
+
+
+# Relative cost of each evaluation (answers x length), to share them between worker processes.
+STEP_COST = {"rec": 1.0, "crowded": 1.0, "restyled": 1.0, "res": 1.2, "multi": 1.0, "region": 0.6, "gcap": 1.5,
+             "count": 1.0, "exist": 0.8, "followup": 1.6, "dense": 2.5}
+
+
+def evaluation_steps(ev):
+    return {
+        "rec": ev.run_rec, "crowded": ev.run_crowded,
+        "restyled": lambda: ev.run_crowded("restyled", "REC Acc@0.5, restyled scenes (other colour values, outlines, "
+                                           "blur, noise, light backgrounds)", ""),
+        "res": ev.run_res, "multi": lambda: ev.run_boxes("multi", "Multi-box F1@0.5 (find all ...)"),
+        "region": ev.run_region, "gcap": lambda: ev.run_boxes("gcap", "Grounded captioning box F1@0.5"),
+        "count": ev.run_count, "exist": ev.run_exist, "followup": ev.run_followup, "dense": ev.run_dense,
+    }
+
+
+def run_part(args, names, threads):
+    """Runs the named evaluations in this process; returns {name: rows} and the answer latencies."""
+    import torch
+    torch.set_num_threads(threads)
+    ev = Evaluator(Reference(load_model(args.checkpoint)), args.n, args.dense_images)
+    steps, out, t0 = evaluation_steps(ev), {}, time.time()
+    for name in names:
+        before = len(ev.rows)
+        steps[name]()
+        out[name] = ev.rows[before:]
+        for row in out[name]:
+            print(f"{row[0]}: {row[1]:.3f} ({row[2]})  {time.time() - t0:.0f}s", flush=True)
+    return out, ev.latency
+
+
+def _run_part(job):
+    return run_part(*job)
 
 
 def main():
@@ -235,34 +272,38 @@ def main():
     ap.add_argument("--n", type=int, default=1000, help="conversations per task")
     ap.add_argument("--dense-images", type=int, default=250)
     ap.add_argument("--out", default="models/default/EVAL.md")
-    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="processes, one thread each (small models gain more from processes than from threads)")
+    ap.add_argument("--budget", default="", help="a line on the training budget of these weights, for EVAL.md")
     ap.add_argument("--quick", action="store_true", help="the <= 5 minute experiment check: 200 samples per task, "
                     "no dense captioning, printed instead of written (EXPERIMENTS.md rows report it)")
     a = ap.parse_args()
     if a.quick:
         a.n = 200
-    import torch
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    ev = Evaluator(Reference(load_model(a.checkpoint)), a.n, a.dense_images)
+    names = [n for n in STEP_COST if not (a.quick and n == "dense")]
+    parts = [[] for _ in range(max(1, a.workers))]
+    load = [0.0] * len(parts)
+    for name in sorted(names, key=lambda n: -STEP_COST[n]):
+        k = load.index(min(load))
+        parts[k].append(name)
+        load[k] += STEP_COST[name]
     t0 = time.time()
-    steps = [ev.run_rec, ev.run_crowded,
-             lambda: ev.run_crowded("restyled", "REC Acc@0.5, restyled scenes (other colour values, outlines, blur, "
-                                    "noise, light backgrounds)", ""), ev.run_res, lambda: ev.run_boxes("multi", "Multi-box F1@0.5 (find all ...)"),
-             ev.run_region, lambda: ev.run_boxes("gcap", "Grounded captioning box F1@0.5"),
-             ev.run_count, ev.run_exist, ev.run_followup]
-    if not a.quick:
-        steps.append(ev.run_dense)
-    for fn in steps:
-        before = len(ev.rows)
-        fn()
-        for row in ev.rows[before:]:
-            print(f"{row[0]}: {row[1]:.3f} ({row[2]})  {time.time() - t0:.0f}s", flush=True)
+    if len(parts) == 1:
+        results = [run_part(a, parts[0], 2)]
+    else:
+        import multiprocessing as mp
+        with mp.get_context("fork").Pool(len(parts)) as pool:
+            results = pool.map(_run_part, [(a, p, 1) for p in parts])
+    rows = {k: v for r, _ in results for k, v in r.items()}
+    ev = Evaluator(None, a.n, a.dense_images)
+    ev.rows = [row for name in names for row in rows[name]]
+    ev.latency = [x for _, lat in results for x in lat]
     if a.quick:
         print(" | ".join(f"{r[1]:.3f}" for r in ev.rows))
+        print(f"{time.time() - t0:.0f}s")
         return
     cmd = "/usr/bin/python3 models/training/evaluate.py" + ("" if a.n == 1000 else f" --n {a.n}")
-    md = ev.markdown(cmd, time.time() - t0)
+    md = ev.markdown(cmd, time.time() - t0, a.budget)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         f.write(md)
