@@ -205,6 +205,45 @@ def phrase_losses(model, cache, tok, scene_ids, location_keys, rng, args):
     return losses, {"p_iou": iou.mean().item(), "p_acc": (iou >= 0.5).float().mean().item()}
 
 
+def describer_losses(model, cache, tok, scene_ids, feature_map, rng, args):
+    """Cheap region-caption practice, the mirror of the phrase locator: `<user> what is this <boxes> ? <end>
+    <assistant> a small red star . <end>` alone (no image prefix, a random position offset), the slot carrying the
+    box encoder's embedding of a user-drawn-like box. The language model learns to read what a region embedding
+    holds from many short sequences instead of a few whole conversations."""
+    seqs, slot_boxes, slot_images, answer_from = [], [], [], []
+    for b, s in enumerate(scene_ids):
+        objs = cache["objects"][s]
+        for k in rng.permutation(len(objs))[:args.regions_per_image]:
+            o = objs[k]
+            r = rng.random()
+            if r < 0.6:
+                q, a = "what is this <boxes> ?", f"a {o['size']} {o['color']} {o['shape']} ."
+            elif r < 0.8:
+                q, a = "what color is this <boxes> ?", f"{o['color']} ."
+            else:
+                q, a = "what shape is this <boxes> ?", f"{o['shape']} ."
+            user = tok.encode(f"<user> {q} <end> <assistant>")
+            seqs.append(user + tok.encode(f"{a} <end>"))
+            answer_from.append(len(user))
+            slot_boxes.append(jitter_box(o["box"], rng, 0.06))
+            slot_images.append(b)
+    if not seqs:
+        return {}
+    n, length = len(seqs), max(len(q) for q in seqs)
+    ids = torch.zeros(n, length, dtype=torch.long)
+    target = torch.zeros(n, length, dtype=torch.bool)
+    for i, q in enumerate(seqs):
+        ids[i, :len(q)] = torch.tensor(q)
+        target[i, answer_from[i]:len(q)] = True
+    slot = (ids == tok.id("<boxes>")).nonzero(as_tuple=True)
+    x = model.decoder.tok(ids).index_put(slot, model.box_encoder(torch.tensor(slot_boxes, dtype=torch.float32),
+                                                                 feature_map[slot_images]))
+    offset = torch.from_numpy(rng.integers(70, 200, n)).view(n, 1)
+    logits, _, _ = model.decoder(x, torch.ones(n, length, dtype=torch.long), offset + torch.arange(length))
+    tgt = target[:, 1:]
+    return {"describe": F.cross_entropy(logits[:, :-1][tgt], ids[:, 1:][tgt])}
+
+
 def train_step(model, cache, tok, rng, stage, cfg, args):
     c = model.config
     samples = [sample_encoded(cache, tok, rng, stage, c.image_tokens, args.max_len) for _ in range(args.batch)]
@@ -219,6 +258,8 @@ def train_step(model, cache, tok, rng, stage, cfg, args):
         pl, ps = phrase_losses(model, cache, tok, scene_ids, location_keys, rng, args)
         losses.update(pl)
         stats.update(ps)
+    if args.regions_per_image:
+        losses.update(describer_losses(model, cache, tok, scene_ids, feature_map, rng, args))
     losses["mask"], stats["mask_iou"] = mask_losses(model, cache, scene_ids, feature_map, rng, args.mask_objects)
     losses["proposal"] = proposal_losses(model, cache, scene_ids, feature_map)
     losses["cells"] = cell_losses(model.cell_head, cache, scene_ids, image_embeds, c.image_grid)
@@ -288,6 +329,7 @@ def main():
                     "for the perception and phrase-locator losses only")
     ap.add_argument("--phrases-per-image", type=int, default=8, help="cheap locator queries per image (0 = none)")
     ap.add_argument("--region-objects", type=int, default=64)
+    ap.add_argument("--regions-per-image", type=int, default=0, help="cheap region-caption queries per image (0 = none)")
     ap.add_argument("--init", help="start from these weights (e.g. models/default/pytorch_model.pt) with a fresh "
                     "optimizer and schedule; ignored when the run folder already has a checkpoint")
     ap.add_argument("--minutes", type=float, default=0, help="stop (with a checkpoint) after this many minutes")
