@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Benchmarks the Java engine and PyTorch eager on the same weights, image and prompt; writes bench/results/.
-# usage: bench/run.sh [runs] [threads]
+# usage: bench/run.sh [runs] [threads] [bundle]   (bundle: models/candidate, the contract-2 model the training code
+# in models/training builds and runs; models/default is contract 1, whose PyTorch side needs that code at 279cfe3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS="${1:-30}"; THREADS="${2:-2}"
+RUNS="${1:-30}"; THREADS="${2:-2}"; BUNDLE="${3:-models/candidate}"
 mvn -B -q -DskipTests -DskipNpm=true compile dependency:build-classpath -Dmdep.outputFile=target/bench-classpath.txt
 # only what the engine needs: the full test classpath made this JVM crash at start (seen 2026-11-25, not analysed)
 CP="target/classes:$(tr ':' '\n' < target/bench-classpath.txt | grep -E 'onnxruntime|jackson' | paste -sd:)"
 mkdir -p target/bench bench/results
 javac -d target/bench -cp "$CP" bench/EngineBenchmark.java
-java -cp "target/bench:$CP" org.groundchat.inference.EngineBenchmark models/default models/default/golden/case1.png \
+java -cp "target/bench:$CP" org.groundchat.inference.EngineBenchmark "$BUNDLE" "$BUNDLE/golden/case1.png" \
   "$RUNS" "$THREADS" | tee bench/results/java-onnxruntime.json
-if [ -f models/default/pytorch_model.pt ]; then
-  /usr/bin/python3 models/training/bench_torch.py --runs "$RUNS" --threads "$THREADS" | tee bench/results/pytorch-eager.json
+if [ -f "$BUNDLE/pytorch_model.pt" ]; then
+  /usr/bin/python3 models/training/bench_torch.py --runs "$RUNS" --threads "$THREADS" \
+    --checkpoint "$BUNDLE/pytorch_model.pt" --image "$BUNDLE/golden/case1.png" | tee bench/results/pytorch-eager.json
 else
-  echo "models/default/pytorch_model.pt missing: PyTorch comparison skipped" >&2
+  echo "$BUNDLE/pytorch_model.pt missing: PyTorch comparison skipped" >&2
 fi

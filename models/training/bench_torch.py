@@ -25,8 +25,8 @@ QUESTION = "describe the image ."
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default="models/default/pytorch_model.pt")
-    ap.add_argument("--image", default="models/default/golden/case1.png")
+    ap.add_argument("--checkpoint", default="models/candidate/pytorch_model.pt")
+    ap.add_argument("--image", default="models/candidate/golden/case1.png")
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()

@@ -216,9 +216,13 @@ STAGE_WEIGHTS = {
 }
 
 
+# set by train.py --task-weights (e.g. gcap=5): a stage's mix with some tasks reweighted
+TASK_WEIGHT_OVERRIDES = {}
+
+
 def sample_conversation(scene: Scene, rng, stage=2, max_turns=4, tasks=None):
     """1-4 turns of mixed tasks; a later turn may ask about a region located in an earlier answer."""
-    weights = STAGE_WEIGHTS[stage]
+    weights = {**STAGE_WEIGHTS[stage], **TASK_WEIGHT_OVERRIDES}
     names = tasks or list(weights)
     p = np.array([weights.get(n, 1.0) for n in names], dtype=np.float64)
     p /= p.sum()

@@ -218,7 +218,7 @@ class Evaluator:
         self.rows.append(("Dense captioning recall@0.5 (box and caption right)", hit / max(1, total), total, ""))
 
     def markdown(self, command, seconds, budget=""):
-        lines = ["# Evaluation of the bundled model", "",
+        lines = ["# Evaluation of the contract-2 candidate model (models/candidate)", "",
                  f"Produced by `{command}` ({seconds / 60:.1f} min on this machine, one process per core).",
                  *([f"Training budget of these weights: {budget}", ""] if budget else []),
                  "Held-out scenes (seeds >= 900000000, disjoint from training), greedy decoding with the",
@@ -268,10 +268,10 @@ def _run_part(job):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default="models/default/pytorch_model.pt")
+    ap.add_argument("--checkpoint", default="models/candidate/pytorch_model.pt")
     ap.add_argument("--n", type=int, default=1000, help="conversations per task")
     ap.add_argument("--dense-images", type=int, default=250)
-    ap.add_argument("--out", default="models/default/EVAL.md")
+    ap.add_argument("--out", default="models/candidate/EVAL.md")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                     help="processes, one thread each (small models gain more from processes than from threads)")
     ap.add_argument("--budget", default="", help="a line on the training budget of these weights, for EVAL.md")

@@ -330,6 +330,7 @@ def main():
     ap.add_argument("--phrases-per-image", type=int, default=8, help="cheap locator queries per image (0 = none)")
     ap.add_argument("--region-objects", type=int, default=64)
     ap.add_argument("--regions-per-image", type=int, default=0, help="cheap region-caption queries per image (0 = none)")
+    ap.add_argument("--task-weights", default="", help="override conversation task weights, e.g. gcap=5,count=3")
     ap.add_argument("--init", help="start from these weights (e.g. models/default/pytorch_model.pt) with a fresh "
                     "optimizer and schedule; ignored when the run folder already has a checkpoint")
     ap.add_argument("--minutes", type=float, default=0, help="stop (with a checkpoint) after this many minutes")
@@ -337,6 +338,10 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    import conversations
+    for item in filter(None, args.task_weights.split(",")):
+        name, weight = item.split("=")
+        conversations.TASK_WEIGHT_OVERRIDES[name.strip()] = float(weight)
     os.makedirs(args.run, exist_ok=True)
     cache_path = args.cache or os.path.join(os.path.dirname(os.path.abspath(args.run)), "scenes_train.pt")
     if not os.path.exists(cache_path):

@@ -19,8 +19,10 @@ public record BundleManifest(Path dir, String version, Map<String, String> files
                              GenerationSpec generation, JsonNode raw) {
 
     /** Contract 2: the vision encoder also outputs {@code box_keys} and {@code point_keys} (what the box decoder and the point head
-     *  attend) and the box encoder pools the image's {@code feature_map} inside the box. */
+     *  attend) and the box encoder pools the image's {@code feature_map} inside the box. Contract 1: both heads attend
+     *  {@code image_embeds}, the box encoder reads the box alone. The engine reads both. */
     public static final int SUPPORTED_MAJOR_VERSION = 2;
+    public static final int OLDEST_MAJOR_VERSION = 1;
     public static final List<String> REQUIRED_FILES = List.of("vision_encoder", "embed_tokens", "decoder",
             "box_encoder", "box_decoder", "mask_decoder", "point_head", "proposal_head", "tokenizer");
 
@@ -93,7 +95,7 @@ public record BundleManifest(Path dir, String version, Map<String, String> files
         JsonNode d = req(root, "dims");
         Dims dims = new Dims(reqInt(d, "dims", "hidden"), reqInt(d, "dims", "layers"), reqInt(d, "dims", "heads"),
                 reqInt(d, "dims", "head_dim"), reqInt(d, "dims", "vocab"), reqInt(d, "dims", "image_tokens"),
-                reqInt(d, "dims", "location_tokens"),
+                versionMajor(version) >= 2 ? reqInt(d, "dims", "location_tokens") : 0,
                 reqInt(d, "dims", "feature_channels"), reqInt(d, "dims", "feature_size"),
                 reqInt(d, "dims", "mask_size"), reqInt(d, "dims", "max_seq"));
         JsonNode st = req(root, "special_tokens");
@@ -118,12 +120,18 @@ public record BundleManifest(Path dir, String version, Map<String, String> files
                 generation, root);
     }
 
-    /** Refuses a bundle whose major version is not {@link #SUPPORTED_MAJOR_VERSION}. */
+    /** Refuses a bundle whose major version is not between {@link #OLDEST_MAJOR_VERSION} and {@link #SUPPORTED_MAJOR_VERSION}. */
     static void requireSupportedVersion(String version) {
-        if (versionMajor(version) != SUPPORTED_MAJOR_VERSION) {
+        int major = versionMajor(version);
+        if (major < OLDEST_MAJOR_VERSION || major > SUPPORTED_MAJOR_VERSION) {
             throw new InferenceException("Model bundle version " + version + " is not supported (this engine reads "
-                    + SUPPORTED_MAJOR_VERSION + ".x)");
+                    + OLDEST_MAJOR_VERSION + ".x to " + SUPPORTED_MAJOR_VERSION + ".x)");
         }
+    }
+
+    /** Contract 2 bundles give the location heads their own keys and the box encoder the feature map. */
+    public boolean hasLocationKeys() {
+        return versionMajor() >= 2;
     }
 
     private static JsonNode req(JsonNode node, String key) {

@@ -94,8 +94,13 @@ public final class GroundingEngine implements AutoCloseable {
     private ImageFeatures encode(DecodedImage img) {
         long t0 = System.nanoTime();
         int s = preprocessor.size();
-        float[][] out = Tensors.run(onnx.env, onnx.vision, Map.of("pixel_values", preprocessor.pixelValues(img.image())),
-                Map.of("pixel_values", new long[] {1, 3, s, s}), "image_embeds", "feature_map", "box_keys", "point_keys");
+        Map<String, float[]> in = Map.of("pixel_values", preprocessor.pixelValues(img.image()));
+        Map<String, long[]> shape = Map.of("pixel_values", new long[] {1, 3, s, s});
+        if (!manifest.hasLocationKeys()) { // contract 1: the location heads attend the image tokens
+            float[][] out = Tensors.run(onnx.env, onnx.vision, in, shape, "image_embeds", "feature_map");
+            return new ImageFeatures(img.sha256(), img.width(), img.height(), out[0], out[1], out[0], out[0], ms(t0));
+        }
+        float[][] out = Tensors.run(onnx.env, onnx.vision, in, shape, "image_embeds", "feature_map", "box_keys", "point_keys");
         return new ImageFeatures(img.sha256(), img.width(), img.height(), out[0], out[1], out[2], out[3], ms(t0));
     }
 
@@ -166,12 +171,14 @@ public final class GroundingEngine implements AutoCloseable {
 
     /** Box decoder: the hidden state at {@code <at>} (it attends the image's location keys) -> normalized box. */
     float[] boxDecode(float[] hiddenState, ImageFeatures f) {
-        return Tensors.run(onnx.env, onnx.boxDecoder, Map.of("hidden_state", hiddenState, "box_keys", f.boxKeys()),
-                Map.of("hidden_state", new long[] {1, hidden}, "box_keys", locationKeysShape()), "box")[0];
+        String keys = manifest.hasLocationKeys() ? "box_keys" : "image_embeds";
+        return Tensors.run(onnx.env, onnx.boxDecoder, Map.of("hidden_state", hiddenState, keys, f.boxKeys()),
+                Map.of("hidden_state", new long[] {1, hidden}, keys, locationKeysShape()), "box")[0];
     }
 
     private long[] locationKeysShape() {
-        return new long[] {1, manifest.dims().locationTokens(), 2L * hidden};
+        return manifest.hasLocationKeys() ? new long[] {1, manifest.dims().locationTokens(), 2L * hidden}
+                : new long[] {1, manifest.dims().imageTokens(), hidden};
     }
 
     private long[] featureMapShape() {
@@ -184,14 +191,19 @@ public final class GroundingEngine implements AutoCloseable {
      * input embedding of a {@code <boxes>} slot, also the mask decoder's location embedding.
      */
     float[] boxEncode(float[] normalizedBox, ImageFeatures f) {
+        if (!manifest.hasLocationKeys()) { // contract 1: the box alone
+            return Tensors.run(onnx.env, onnx.boxEncoder, Map.of("box", normalizedBox), Map.of("box", new long[] {1, 4}),
+                    "box_embedding")[0];
+        }
         return Tensors.run(onnx.env, onnx.boxEncoder, Map.of("box", normalizedBox, "feature_map", f.featureMap()),
                 Map.of("box", new long[] {1, 4}, "feature_map", featureMapShape()), "box_embedding")[0];
     }
 
     /** Point head: a word's hidden state (it attends the image's location keys) -> normalized point. */
     float[] point(float[] hiddenState, ImageFeatures f) {
-        return Tensors.run(onnx.env, onnx.pointHead, Map.of("hidden_state", hiddenState, "point_keys", f.pointKeys()),
-                Map.of("hidden_state", new long[] {1, hidden}, "point_keys", locationKeysShape()), "point")[0];
+        String keys = manifest.hasLocationKeys() ? "point_keys" : "image_embeds";
+        return Tensors.run(onnx.env, onnx.pointHead, Map.of("hidden_state", hiddenState, keys, f.pointKeys()),
+                Map.of("hidden_state", new long[] {1, hidden}, keys, locationKeysShape()), "point")[0];
     }
 
     /** Mask logits [M*M] and the predicted mask quality for a box and its location embedding. */

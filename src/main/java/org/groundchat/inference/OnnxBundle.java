@@ -103,8 +103,14 @@ final class OnnxBundle implements AutoCloseable {
         expectInput("vision_encoder", vision, "pixel_values", 1, 3, s, s);
         expectOutput("vision_encoder", vision, "image_embeds", 1, d.imageTokens(), d.hidden());
         expectOutput("vision_encoder", vision, "feature_map", featureMap);
-        expectOutput("vision_encoder", vision, "box_keys", CONTRACT_2_HINT, locationKeys);
-        expectOutput("vision_encoder", vision, "point_keys", CONTRACT_2_HINT, locationKeys);
+        boolean v2 = m.hasLocationKeys();
+        // contract 1: both location heads attend the image tokens themselves
+        String boxKeys = v2 ? "box_keys" : "image_embeds", pointKeys = v2 ? "point_keys" : "image_embeds";
+        long[] keys = v2 ? locationKeys : new long[] {1, d.imageTokens(), d.hidden()};
+        if (v2) {
+            expectOutput("vision_encoder", vision, "box_keys", CONTRACT_2_HINT, locationKeys);
+            expectOutput("vision_encoder", vision, "point_keys", CONTRACT_2_HINT, locationKeys);
+        }
         expectInput("embed_tokens", embedTokens, "input_ids", -1, -1);
         expectOutput("embed_tokens", embedTokens, "inputs_embeds", -1, -1, d.hidden());
         expectInput("decoder", decoder, "inputs_embeds", -1, -1, d.hidden());
@@ -119,16 +125,16 @@ final class OnnxBundle implements AutoCloseable {
             }
         }
         expectInput("box_decoder", boxDecoder, "hidden_state", -1, d.hidden());
-        expectInput("box_decoder", boxDecoder, "box_keys", CONTRACT_2_HINT, locationKeys);
+        expectInput("box_decoder", boxDecoder, boxKeys, v2 ? CONTRACT_2_HINT : "", keys);
         expectOutput("box_decoder", boxDecoder, "box", -1, 4);
         expectInput("box_encoder", boxEncoder, "box", -1, 4);
-        expectInput("box_encoder", boxEncoder, "feature_map", CONTRACT_2_HINT, featureMap);
+        if (v2) expectInput("box_encoder", boxEncoder, "feature_map", CONTRACT_2_HINT, featureMap);
         expectOutput("box_encoder", boxEncoder, "box_embedding", -1, d.hidden());
         expectInput("mask_decoder", maskDecoder, "feature_map", featureMap);
         expectInput("mask_decoder", maskDecoder, "location_embedding", 1, d.hidden());
         expectOutput("mask_decoder", maskDecoder, "mask_logits", 1, d.maskSize(), d.maskSize());
         expectInput("point_head", pointHead, "hidden_state", -1, d.hidden());
-        expectInput("point_head", pointHead, "point_keys", CONTRACT_2_HINT, locationKeys);
+        expectInput("point_head", pointHead, pointKeys, v2 ? CONTRACT_2_HINT : "", keys);
         expectOutput("point_head", pointHead, "point", -1, 2);
         expectInput("proposal_head", proposalHead, "feature_map", featureMap);
         expectOutput("proposal_head", proposalHead, "proposal_boxes", 1, -1, 4);
