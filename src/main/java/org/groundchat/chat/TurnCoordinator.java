@@ -219,14 +219,24 @@ public class TurnCoordinator {
         } catch (InferenceException | ApiException e) {
             LOG.infof("answer failed: %s", e.getMessage());
             store.finishAnswer(messageId, "failed", null, partial.toString(), e.getMessage(), first, null);
+            release(turn);
             turn.sink.send("error", turn.id, Map.of("code", e instanceof ApiException ae ? ae.code() : "generation_failed",
                     "reason", e.getMessage()));
         } catch (RuntimeException e) {
             LOG.error("answer failed", e);
             store.finishAnswer(messageId, "failed", null, partial.toString(), "internal error: " + e.getClass().getSimpleName(),
                     first, null);
+            release(turn);
             turn.sink.send("error", turn.id, Map.of("code", "internal_error", "reason", "The answer failed: internal error."));
         }
+    }
+
+    /**
+     * Frees the conversation for its next turn. It must happen before the final event goes out: a client that sends
+     * its next turn on `done` would otherwise race the release and get turn_in_progress.
+     */
+    private void release(Turn turn) {
+        active.remove(turn.conversationId, turn);
     }
 
     private void finish(Turn turn, UUID messageId, String status, GenerationResult r, String partial, String reason, int first,
@@ -234,6 +244,7 @@ public class TurnCoordinator {
         Map<String, Object> timings = r == null ? Map.of("queueMs", queueMs) : EventJson.timings(r.timings(), queueMs);
         MessageJson stored = store.finishAnswer(messageId, status, r, partial, "complete".equals(status) ? null : reason,
                 first, timings);
+        release(turn);
         if ("complete".equals(status)) {
             turn.sink.send("done", turn.id, Map.of("message", stored, "timings", timings,
                     "usage", Map.of("promptTokens", r.promptTokens(), "completionTokens", r.completionTokens())));
