@@ -14,6 +14,21 @@ import org.junit.jupiter.api.Test;
 class RestEdgesTest {
 
     @Test
+    void anImageUnderTheDocumentedByteLimitIsAccepted() throws Exception {
+        // random pixels do not compress: ~12 MB of PNG, above the transport's old 10 MiB cut, below the 20 MiB limit
+        java.awt.image.BufferedImage noise = new java.awt.image.BufferedImage(1999, 1999,
+                java.awt.image.BufferedImage.TYPE_INT_RGB);
+        java.util.Random random = new java.util.Random(7);
+        for (int y = 0; y < noise.getHeight(); y++) {
+            for (int x = 0; x < noise.getWidth(); x++) noise.setRGB(x, y, random.nextInt(1 << 24));
+        }
+        java.io.ByteArrayOutputStream png = new java.io.ByteArrayOutputStream();
+        javax.imageio.ImageIO.write(noise, "png", png);
+        org.junit.jupiter.api.Assertions.assertTrue(png.size() > 11 * 1024 * 1024, "test image is " + png.size() + " bytes");
+        given().multiPart("file", "noise.png", png.toByteArray(), "image/png").post("/api/images").then().statusCode(201);
+    }
+
+    @Test
     void aHugePageIsRefusedNotAServerError() {
         given().get("/api/conversations?page=2147483647").then().statusCode(400)
                 .body("error", equalTo("invalid_page")).body("reason", containsString("between 0 and"));
