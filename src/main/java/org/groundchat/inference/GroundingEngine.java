@@ -24,6 +24,12 @@ public final class GroundingEngine implements AutoCloseable {
     private final float[] tokenEmbeddings; // [vocab, D], read once from embed_tokens.onnx
     private final int hidden;
     private final int[] banned;
+    // what the bundle's contract names and shapes (1: the heads attend image_embeds, the box encoder reads the box
+    // alone; 2: box_keys / point_keys, and the box encoder also reads the feature map), fixed once at open: the heads
+    // run per word and per region
+    private final boolean contract2;
+    private final String boxKeysInput, pointKeysInput;
+    private final long[] keysShape, featureMapShape;
 
     private GroundingEngine(BundleManifest manifest, EngineOptions options) {
         this.manifest = manifest;
@@ -38,6 +44,12 @@ public final class GroundingEngine implements AutoCloseable {
         this.prompts = new PromptBuilder(tokenizer, manifest);
         this.cache = new FeatureCache(options.featureCacheSize());
         this.hidden = manifest.dims().hidden();
+        this.contract2 = manifest.hasLocationKeys();
+        this.boxKeysInput = contract2 ? "box_keys" : "image_embeds";
+        this.pointKeysInput = contract2 ? "point_keys" : "image_embeds";
+        BundleManifest.Dims d = manifest.dims();
+        this.keysShape = contract2 ? new long[] {1, d.locationTokens(), 2L * hidden} : new long[] {1, d.imageTokens(), hidden};
+        this.featureMapShape = new long[] {1, d.featureChannels(), d.featureSize(), d.featureSize()};
         this.onnx = new OnnxBundle(manifest, options);
         this.tokenEmbeddings = embedVocabulary();
         List<Integer> b = new ArrayList<>();
@@ -96,7 +108,7 @@ public final class GroundingEngine implements AutoCloseable {
         int s = preprocessor.size();
         Map<String, float[]> in = Map.of("pixel_values", preprocessor.pixelValues(img.image()));
         Map<String, long[]> shape = Map.of("pixel_values", new long[] {1, 3, s, s});
-        if (!manifest.hasLocationKeys()) { // contract 1: the location heads attend the image tokens
+        if (!contract2) { // contract 1: the location heads attend the image tokens
             float[][] out = Tensors.run(onnx.env, onnx.vision, in, shape, "image_embeds", "feature_map");
             return new ImageFeatures(img.sha256(), img.width(), img.height(), out[0], out[1], out[0], out[0], ms(t0));
         }
@@ -119,9 +131,7 @@ public final class GroundingEngine implements AutoCloseable {
      * service refuses it before storing anything.
      */
     public boolean fitsAlone(String userModelText) {
-        // <user> <image> text <end> <assistant>, with <image> expanded to the image-token rows
-        int positions = tokenizer.encode(userModelText).length + 3 + manifest.dims().imageTokens();
-        return positions + ANSWER_RESERVE <= manifest.dims().maxSeq();
+        return prompts.fitsAlone(userModelText, ANSWER_RESERVE);
     }
 
     /** Generates one answer on the calling thread, reporting events to the listener as they happen. */
@@ -142,9 +152,8 @@ public final class GroundingEngine implements AutoCloseable {
     /** Dense captioning: proposal head -> score threshold and NMS -> a region caption for each kept box. */
     public List<DenseCaption> denseCaptions(byte[] image, int max, CancellationToken cancellation) {
         ImageFeatures f = features(image);
-        BundleManifest.Dims d = manifest.dims();
         float[][] out = Tensors.run(onnx.env, onnx.proposalHead, Map.of("feature_map", f.featureMap()),
-                Map.of("feature_map", featureMapShape()), "proposal_boxes", "proposal_scores");
+                Map.of("feature_map", featureMapShape), "proposal_boxes", "proposal_scores");
         BundleManifest.ProposalSpec ps = manifest.proposals();
         List<Integer> keep = Nms.select(out[0], out[1], ps.scoreThreshold(), ps.nmsIou(), Math.max(0, max));
         List<DenseCaption> captions = new ArrayList<>();
@@ -171,19 +180,8 @@ public final class GroundingEngine implements AutoCloseable {
 
     /** Box decoder: the hidden state at {@code <at>} (it attends the image's location keys) -> normalized box. */
     float[] boxDecode(float[] hiddenState, ImageFeatures f) {
-        String keys = manifest.hasLocationKeys() ? "box_keys" : "image_embeds";
-        return Tensors.run(onnx.env, onnx.boxDecoder, Map.of("hidden_state", hiddenState, keys, f.boxKeys()),
-                Map.of("hidden_state", new long[] {1, hidden}, keys, locationKeysShape()), "box")[0];
-    }
-
-    private long[] locationKeysShape() {
-        return manifest.hasLocationKeys() ? new long[] {1, manifest.dims().locationTokens(), 2L * hidden}
-                : new long[] {1, manifest.dims().imageTokens(), hidden};
-    }
-
-    private long[] featureMapShape() {
-        BundleManifest.Dims d = manifest.dims();
-        return new long[] {1, d.featureChannels(), d.featureSize(), d.featureSize()};
+        return Tensors.run(onnx.env, onnx.boxDecoder, Map.of("hidden_state", hiddenState, boxKeysInput, f.boxKeys()),
+                Map.of("hidden_state", new long[] {1, hidden}, boxKeysInput, keysShape), "box")[0];
     }
 
     /**
@@ -191,26 +189,25 @@ public final class GroundingEngine implements AutoCloseable {
      * input embedding of a {@code <boxes>} slot, also the mask decoder's location embedding.
      */
     float[] boxEncode(float[] normalizedBox, ImageFeatures f) {
-        if (!manifest.hasLocationKeys()) { // contract 1: the box alone
+        if (!contract2) { // contract 1: the box alone
             return Tensors.run(onnx.env, onnx.boxEncoder, Map.of("box", normalizedBox), Map.of("box", new long[] {1, 4}),
                     "box_embedding")[0];
         }
         return Tensors.run(onnx.env, onnx.boxEncoder, Map.of("box", normalizedBox, "feature_map", f.featureMap()),
-                Map.of("box", new long[] {1, 4}, "feature_map", featureMapShape()), "box_embedding")[0];
+                Map.of("box", new long[] {1, 4}, "feature_map", featureMapShape), "box_embedding")[0];
     }
 
     /** Point head: a word's hidden state (it attends the image's location keys) -> normalized point. */
     float[] point(float[] hiddenState, ImageFeatures f) {
-        String keys = manifest.hasLocationKeys() ? "point_keys" : "image_embeds";
-        return Tensors.run(onnx.env, onnx.pointHead, Map.of("hidden_state", hiddenState, keys, f.pointKeys()),
-                Map.of("hidden_state", new long[] {1, hidden}, keys, locationKeysShape()), "point")[0];
+        return Tensors.run(onnx.env, onnx.pointHead, Map.of("hidden_state", hiddenState, pointKeysInput, f.pointKeys()),
+                Map.of("hidden_state", new long[] {1, hidden}, pointKeysInput, keysShape), "point")[0];
     }
 
     /** Mask logits [M*M] and the predicted mask quality for a box and its location embedding. */
     float[][] mask(ImageFeatures f, float[] box, float[] locationEmbedding) {
         return Tensors.run(onnx.env, onnx.maskDecoder,
                 Map.of("feature_map", f.featureMap(), "box", box, "location_embedding", locationEmbedding),
-                Map.of("feature_map", featureMapShape(), "box", new long[] {1, 4},
+                Map.of("feature_map", featureMapShape, "box", new long[] {1, 4},
                         "location_embedding", new long[] {1, hidden}),
                 "mask_logits", "mask_score");
     }

@@ -39,14 +39,29 @@ final class PromptBuilder {
         int first = turns.get(0).role() == PromptTurn.Role.USER ? 0 : 1;
         while (true) {
             Prompt p = layout(turns.subList(first, turns.size()), width, height, first);
-            int length = p.ids().length - 1 + imageTokens;
-            if (length + reserveForAnswer <= maxSeq) return p;
+            int length = positions(p.ids().length);
+            if (fits(length, reserveForAnswer)) return p;
             if (first + 2 >= turns.size()) {
                 throw new InferenceException("The message is too long: " + length + " prompt positions, the model's context is "
                         + maxSeq + " including " + reserveForAnswer + " for the answer.");
             }
             first += 2;
         }
+    }
+
+    /** Whether one user turn alone (no history) leaves room for the answer: what no dropping of turns can fix. */
+    boolean fitsAlone(String userModelText, int reserveForAnswer) {
+        // <user> <image> text <end> <assistant>
+        return fits(positions(tok.encode(userModelText).length + 4), reserveForAnswer);
+    }
+
+    /** Context positions of a prompt of that many ids, its one {@code <image>} id expanded to the image rows. */
+    private int positions(int ids) {
+        return ids - 1 + imageTokens;
+    }
+
+    private boolean fits(int positions, int reserveForAnswer) {
+        return positions + reserveForAnswer <= maxSeq;
     }
 
     private Prompt layout(List<PromptTurn> turns, int width, int height, int dropped) {
