@@ -32,7 +32,7 @@ public class ConversationService {
         if (owner != null && owner.length() > MAX_OWNER) {
             throw ApiException.badRequest("invalid_owner", "The owner is longer than " + MAX_OWNER + " characters.");
         }
-        if (owner != null && hasControlCharacters(owner)) {
+        if (owner != null && ControlCharacters.in(owner)) {
             throw ApiException.badRequest("invalid_owner", "The owner must not contain control characters.");
         }
         c.owner = owner;
@@ -108,14 +108,9 @@ public class ConversationService {
         if (t.length() > MAX_TITLE) {
             throw ApiException.badRequest("invalid_title", "The title is longer than " + MAX_TITLE + " characters.");
         }
-        if (hasControlCharacters(t)) {
+        if (ControlCharacters.in(t)) {
             throw ApiException.badRequest("invalid_title", "The title must not contain control characters.");
         }
         return t;
-    }
-
-    /** NUL cannot be stored in PostgreSQL text at all; the other C0 controls have no place in a one-line name. */
-    private static boolean hasControlCharacters(String s) {
-        return s.chars().anyMatch(ch -> ch < 0x20 || ch == 0x7f);
     }
 }

@@ -97,8 +97,7 @@ public class TurnCoordinator {
         if (text.length() > MAX_TEXT) {
             throw ApiException.badRequest("text_too_long", "The message has " + text.length() + " characters; the limit is " + MAX_TEXT + ".");
         }
-        // NUL cannot be stored in PostgreSQL text; other controls (but line breaks and tabs) mean a broken client
-        if (text.chars().anyMatch(ch -> (ch < 0x20 && ch != '\n' && ch != '\r' && ch != '\t') || ch == 0x7f)) {
+        if (ControlCharacters.inMessage(text)) {
             throw ApiException.badRequest("invalid_text", "The message contains control characters.");
         }
         List<PixelBox> drawn = parseRegions(req.regions());
