@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from batching import collate, image_batch, object_masks, sample_encoded  # noqa: E402
-from conversations import jitter_box  # noqa: E402
+from batching import collate, encode_turns, image_batch, object_masks, sample_encoded  # noqa: E402
+from conversations import TASK_WEIGHT_OVERRIDES, Turn, jitter_box  # noqa: E402
 from model import CELL_COLORS, CELL_SHAPES, CELL_SIZES, GroundingModel, ModelConfig, box_iou_giou, crop_grid  # noqa: E402
 from scenes import IMAGE_SIZE, load_cache, normalize  # noqa: E402
 from tokenizer import WordTokenizer  # noqa: E402
@@ -180,15 +180,22 @@ def phrase_batch(tok, cache, scene_ids, rng, per_image):
     return seqs, owners
 
 
+def image_free_decoder(model, inputs_embeds, rng):
+    """The decoder over short sequences without the image prefix, at a random position offset (70-200) like a real
+    answer's: the cheap practice sequences of the phrase locator and the region describer."""
+    n, l, _ = inputs_embeds.shape
+    offset = torch.from_numpy(rng.integers(70, 200, n)).view(n, 1)
+    return model.decoder(inputs_embeds, torch.ones(n, l, dtype=torch.long), offset + torch.arange(l))
+
+
 def phrase_losses(model, cache, tok, scene_ids, location_keys, rng, args):
     c = model.config
     seqs, owners = phrase_batch(tok, cache, scene_ids, rng, args.phrases_per_image)
     if not seqs:
         return {}, {}
     ids = torch.tensor(seqs)
-    n, l = ids.shape
-    offset = torch.from_numpy(rng.integers(70, 200, n)).view(n, 1)
-    _, hidden, _ = model.decoder(model.decoder.tok(ids), torch.ones(n, l, dtype=torch.long), offset + torch.arange(l))
+    l = ids.shape[1]
+    _, hidden, _ = image_free_decoder(model, model.decoder.tok(ids), rng)
     b_idx = torch.tensor([b for b, _ in owners])
     gt = torch.tensor([cache["objects"][scene_ids[b]][k]["box"] for b, k in owners], dtype=torch.float32)
     q, att = model.box_decoder.query(hidden[:, -1], location_keys, True, b_idx)
@@ -210,7 +217,7 @@ def describer_losses(model, cache, tok, scene_ids, feature_map, rng, args):
     <assistant> a small red star . <end>` alone (no image prefix, a random position offset), the slot carrying the
     box encoder's embedding of a user-drawn-like box. The language model learns to read what a region embedding
     holds from many short sequences instead of a few whole conversations."""
-    seqs, slot_boxes, slot_images, answer_from = [], [], [], []
+    encs, images = [], []
     for b, s in enumerate(scene_ids):
         objs = cache["objects"][s]
         for k in rng.permutation(len(objs))[:args.regions_per_image]:
@@ -222,26 +229,18 @@ def describer_losses(model, cache, tok, scene_ids, feature_map, rng, args):
                 q, a = "what color is this <boxes> ?", f"{o['color']} ."
             else:
                 q, a = "what shape is this <boxes> ?", f"{o['shape']} ."
-            user = tok.encode(f"<user> {q} <end> <assistant>")
-            seqs.append(user + tok.encode(f"{a} <end>"))
-            answer_from.append(len(user))
-            slot_boxes.append(jitter_box(o["box"], rng, 0.06))
-            slot_images.append(b)
-    if not seqs:
+            # a one-turn conversation with no image rows: the answer tokens are the targets, the slot the box
+            encs.append(encode_turns(tok, [Turn(q, a, [jitter_box(o["box"], rng, 0.06)])], image_tokens=0))
+            images.append(b)
+    if not encs:
         return {}
-    n, length = len(seqs), max(len(q) for q in seqs)
-    ids = torch.zeros(n, length, dtype=torch.long)
-    target = torch.zeros(n, length, dtype=torch.bool)
-    for i, q in enumerate(seqs):
-        ids[i, :len(q)] = torch.tensor(q)
-        target[i, answer_from[i]:len(q)] = True
-    slot = (ids == tok.id("<boxes>")).nonzero(as_tuple=True)
-    x = model.decoder.tok(ids).index_put(slot, model.box_encoder(torch.tensor(slot_boxes, dtype=torch.float32),
-                                                                 feature_map[slot_images]))
-    offset = torch.from_numpy(rng.integers(70, 200, n)).view(n, 1)
-    logits, _, _ = model.decoder(x, torch.ones(n, length, dtype=torch.long), offset + torch.arange(length))
-    tgt = target[:, 1:]
-    return {"describe": F.cross_entropy(logits[:, :-1][tgt], ids[:, 1:][tgt])}
+    batch = collate(encs, tok.id("<pad>"))
+    slot_images = torch.tensor(images)[batch["slot_index"][0]]
+    x = model.decoder.tok(batch["ids"]).index_put(batch["slot_index"],
+                                                  model.box_encoder(batch["slot_box"], feature_map[slot_images]))
+    logits, _, _ = image_free_decoder(model, x, rng)
+    tgt = batch["target"][:, 1:]
+    return {"describe": F.cross_entropy(logits[:, :-1][tgt], batch["ids"][:, 1:][tgt])}
 
 
 def train_step(model, cache, tok, rng, stage, cfg, args):
@@ -338,10 +337,9 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    import conversations
     for item in filter(None, args.task_weights.split(",")):
         name, weight = item.split("=")
-        conversations.TASK_WEIGHT_OVERRIDES[name.strip()] = float(weight)
+        TASK_WEIGHT_OVERRIDES[name.strip()] = float(weight)
     os.makedirs(args.run, exist_ok=True)
     cache_path = args.cache or os.path.join(os.path.dirname(os.path.abspath(args.run)), "scenes_train.pt")
     if not os.path.exists(cache_path):
