@@ -76,6 +76,11 @@ def f1(tp, npred, ngt):
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
+def first_region_hits(ans, gt):
+    """REC scoring: the answer's first region overlaps the target's box with IoU >= 0.5."""
+    return bool(ans.regions) and box_iou(ans.regions[0].box, gt) >= 0.5
+
+
 class Evaluator:
     def __init__(self, ref: Reference, n: int, dense_images: int):
         self.ref, self.n, self.dense_images = ref, n, dense_images
@@ -98,7 +103,7 @@ class Evaluator:
             ans, _ = self.answer(scene, turn)
             target = turn.info["target"]
             gt = scene.normalized_box(scene.objects[target])
-            hit = bool(ans.regions) and box_iou(ans.regions[0].box, gt) >= 0.5
+            hit = first_region_hits(ans, gt)
             ok += hit
             by_kind.setdefault(turn.task, []).append(hit)
             n_obj = len(scene.objects)
@@ -127,7 +132,7 @@ class Evaluator:
         for scene, turn in scenes(task, self.n):
             ans, _ = self.answer(scene, turn)
             gt = scene.normalized_box(scene.objects[turn.info["target"]])
-            ok += bool(ans.regions) and box_iou(ans.regions[0].box, gt) >= 0.5
+            ok += first_region_hits(ans, gt)
         self.rows.append((label, ok / self.n, self.n, target))
 
     def run_res(self):

@@ -66,7 +66,7 @@ class LocationQuery(nn.Module):
         self.head = head
 
     def forward(self, hidden_state, keys):
-        return self.head.decode(self.head.query.attend(hidden_state, keys))
+        return self.head.from_keys(hidden_state, keys)
 
 
 class EmbedTokens(nn.Module):

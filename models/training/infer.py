@@ -135,10 +135,10 @@ class Reference:
             elif word not in self.special:
                 if inside:
                     phrase.append(word)
-                pt = self.m.point_head.decode(self.m.point_head.query.attend(hidden[:, -1], feats.point_keys))[0].tolist()
+                pt = self.m.point_head.from_keys(hidden[:, -1], feats.point_keys)[0].tolist()
                 ans.points.append((len(ans.tokens) - 1, pt[0], pt[1]))
             if nxt == self.special["<at>"]:
-                box = self.m.box_decoder.decode(self.m.box_decoder.query.attend(hidden[:, -1], feats.box_keys))
+                box = self.m.box_decoder.from_keys(hidden[:, -1], feats.box_keys)
                 ans.regions.append(Region(box[0].tolist(), phrase, len(ans.tokens) - 1))
                 phrase = []
                 ans.tokens.append(self.special["<boxes>"])

@@ -232,6 +232,10 @@ class BoxDecoder(nn.Module):
     def forward(self, hidden_state, image_embeds, index=None):
         return self.decode(self.query(hidden_state, image_embeds, index=index))
 
+    def from_keys(self, hidden_state, keys):
+        """The same over keys already projected by query.keys (what the runtime gets from the vision encoder)."""
+        return self.decode(self.query.attend(hidden_state, keys))
+
     def decode(self, x):
         o = torch.sigmoid(self.mlp(x))
         cx, cy, w, h = o[:, 0], o[:, 1], o[:, 2], o[:, 3]
@@ -315,6 +319,10 @@ class PointHead(nn.Module):
 
     def forward(self, hidden_state, image_embeds, index=None):
         return self.decode(self.query(hidden_state, image_embeds, index=index))
+
+    def from_keys(self, hidden_state, keys):
+        """The same over keys already projected by query.keys (what the runtime gets from the vision encoder)."""
+        return self.decode(self.query.attend(hidden_state, keys))
 
     def decode(self, x):
         return torch.sigmoid(self.mlp(x))
