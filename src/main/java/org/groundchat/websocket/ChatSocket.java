@@ -120,6 +120,7 @@ public class ChatSocket {
     @OnClose
     public void close(@PathParam("id") String id) {
         ConnectionSink sink = SINKS.remove(connection.id());
+        if (sink == null) return; // the open callback never ran (e.g. the app stopped first): nothing was started
         sink.closed();
         try {
             turns.cancelIfOwnedBy(UUID.fromString(id), sink);
