@@ -145,7 +145,7 @@ def manifest(model, tok, step):
                   "resize": "bilinear_half_pixel_no_antialias", "pad": "right_bottom", "channels": "RGB",
                   "layout": "NCHW", "scale": "1/255"},
         "dims": {"hidden": c.hidden, "layers": c.layers, "heads": c.heads, "head_dim": c.head_dim, "vocab": c.vocab,
-                 "image_tokens": c.image_tokens, "location_tokens": c.location_tokens,
+                 "image_tokens": c.image_tokens, "object_tokens": c.object_tokens, "location_tokens": c.location_tokens,
                  "feature_channels": c.feature_channels,
                  "feature_size": c.feature_size, "mask_size": c.mask_size, "max_seq": c.max_seq,
                  "proposals": c.proposal_grid * c.proposal_grid},
@@ -159,7 +159,8 @@ def manifest(model, tok, step):
         "generation": {"max_new_tokens": MAX_NEW_TOKENS, "stop": [sp["<end>"]],
                        "banned": [sp[t] for t in BANNED_TOKENS]},
         "prompt": {"template": "<user> <image> {user} <end> <assistant> {answer} <end> <user> {user} <end> <assistant>",
-                   "image_token_expands_to": "image_tokens rows of image_embeds, first user turn only",
+                   "image_token_expands_to": "image_tokens rows of image_embeds (the grid tokens, then "
+                                             "object_tokens object rows), first user turn only",
                    "user_region": "<boxes> token in the user text; its embedding is box_encoder(box, feature_map)",
                    "answer_region": "<p> phrase </p> <at> <boxes>; box_decoder(hidden state at <at>, box_keys), "
                                     "then <boxes> input = box_encoder(box, feature_map)",

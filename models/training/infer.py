@@ -42,7 +42,7 @@ class Features(NamedTuple):
 
 
 def image_features(model, pixel_values):
-    image_embeds, feature_map, location_keys = model.vision(pixel_values)
+    image_embeds, feature_map, location_keys = model.encode_image(pixel_values)
     return Features(image_embeds, feature_map, location_keys, model.box_decoder.query.keys(location_keys),
                     model.point_head.query.keys(location_keys))
 

@@ -44,14 +44,22 @@ class ModelConfig:
     proposal_grid: int = 16
     location_grid: int = 16  # location keys = grid * grid, from the stride-8 stage
     region_samples: int = 4  # box encoder pools region_samples^2 feature-map samples inside the box
+    object_tokens: int = 0  # object-level image tokens after the grid tokens (0 = grid tokens only)
+    object_threshold: float = 0.3  # proposal score that makes an object token
+    object_nms_iou: float = 0.5
 
     @property
     def head_dim(self):
         return self.hidden // self.heads
 
     @property
-    def image_tokens(self):
+    def grid_tokens(self):
         return self.image_grid * self.image_grid
+
+    @property
+    def image_tokens(self):
+        """Rows of image_embeds, spliced into the prompt at <image>: the grid tokens, then the object tokens."""
+        return self.grid_tokens + self.object_tokens
 
     @property
     def location_tokens(self):
@@ -83,7 +91,7 @@ class VisionEncoder(nn.Module):
         self.lat4 = nn.Conv2d(160, c.feature_channels, 1)
         self.fuse = conv_bn(c.feature_channels, c.feature_channels)
         self.proj = nn.Sequential(nn.Linear(160, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.hidden))
-        self.pos = nn.Parameter(torch.randn(1, c.image_tokens, c.hidden) * 0.02)
+        self.pos = nn.Parameter(torch.randn(1, c.grid_tokens, c.hidden) * 0.02)
         # The 8x8 tokens lose small shapes (a probe: shape 0.74 from the token vs 0.96 pooled from the feature
         # map), so the location heads read a 16x16 grid from the stride-8 stage with the stride-16 context.
         self.loc_proj = nn.Sequential(nn.Linear(96 + 160, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.hidden))
@@ -357,6 +365,49 @@ class ProposalHead(nn.Module):
         return self.decode(reg), torch.sigmoid(obj).view(n, -1)
 
 
+def select_objects(boxes, scores, k, threshold, iou_limit):
+    """Greedy NMS unrolled k times (a fixed graph the ONNX export keeps): boxes [N,P,4], scores [N,P] -> the k best
+    non-overlapping boxes [N,k,4] ordered left to right with empty slots last, and their validity [N,k] (0/1)."""
+    s = torch.where(scores >= threshold, scores, torch.full_like(scores, -1.0))
+    picked, valid = [], []
+    for _ in range(k):
+        i = s.argmax(1, keepdim=True)  # [N,1]
+        b = boxes.gather(1, i.unsqueeze(-1).expand(-1, 1, 4))  # [N,1,4]
+        valid.append((s.gather(1, i) > 0).to(boxes.dtype))
+        picked.append(b)
+        ix1, iy1 = torch.max(boxes[..., 0], b[..., 0]), torch.max(boxes[..., 1], b[..., 1])
+        ix2, iy2 = torch.min(boxes[..., 2], b[..., 2]), torch.min(boxes[..., 3], b[..., 3])
+        inter = (ix2 - ix1).clamp(min=0) * (iy2 - iy1).clamp(min=0)
+        area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+        area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+        iou = inter / (area + area_b - inter + 1e-7)
+        s = torch.where(iou > iou_limit, torch.full_like(s, -1.0), s)
+        s = s.scatter(1, i, torch.full_like(i, -1, dtype=s.dtype))
+    boxes_k, valid_k = torch.cat(picked, 1), torch.cat(valid, 1)
+    key = (boxes_k[..., 0] + boxes_k[..., 2]) / 2 + 4.0 * (1 - valid_k)
+    _, order = key.topk(k, 1, largest=False)
+    return boxes_k.gather(1, order.unsqueeze(-1).expand(-1, -1, 4)), valid_k.gather(1, order)
+
+
+class ObjectTokens(nn.Module):
+    """Object-level image tokens. The 8x8 grid tokens lose small shapes and the decoder reads them slowly (a probe:
+    shape 0.74 from the token vs 0.96 pooled inside the object's box), so the proposal head's objects, left to
+    right, enter the prompt as the box encoder's region embedding (where + what, the same embedding a user-drawn
+    region gets) plus a learned marker; unused slots are one learned 'no object' row. Listing, counting and
+    comparing objects then read one token per object."""
+
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.kind = nn.Parameter(torch.zeros(1, 1, c.hidden))
+        self.empty = nn.Parameter(torch.randn(1, 1, c.hidden) * 0.02)
+
+    def forward(self, box_encoder, feature_map, boxes, valid):
+        n, k, _ = boxes.shape
+        emb = box_encoder(boxes.reshape(n * k, 4), feature_map.repeat_interleave(k, 0)).view(n, k, -1)
+        v = valid.unsqueeze(-1)
+        return v * (emb + self.kind) + (1 - v) * self.empty
+
+
 class GroundingModel(nn.Module):
     def __init__(self, c: ModelConfig):
         super().__init__()
@@ -368,6 +419,7 @@ class GroundingModel(nn.Module):
         self.mask_decoder = MaskDecoder(c)
         self.point_head = PointHead(c)
         self.proposal_head = ProposalHead(c)
+        self.object_tokens = ObjectTokens(c) if c.object_tokens else None
         # training-only: per image token, the attributes and box of the object centred in its cell. It teaches the
         # image tokens what the location heads must match against (a pretrained encoder would bring this).
         cells = 1 + len(CELL_COLORS) + 1 + len(CELL_SHAPES) + 1 + len(CELL_SIZES) + 4
@@ -375,6 +427,18 @@ class GroundingModel(nn.Module):
         self.location_cell_head = nn.Linear(c.hidden, cells)  # the same targets on the 16x16 location keys
         # training-only: a region embedding must name its object's attributes (region captions read it)
         self.region_head = nn.Linear(c.hidden, len(CELL_COLORS) + len(CELL_SHAPES) + len(CELL_SIZES))
+
+    def encode_image(self, pixel_values):
+        """-> image_embeds [N, image_tokens, D] (grid tokens, then object tokens), feature_map, location_keys."""
+        grid, feature_map, location_keys = self.vision(pixel_values)
+        if self.object_tokens is None:
+            return grid, feature_map, location_keys
+        c = self.config
+        with torch.no_grad():  # which boxes become tokens is a selection, not a path for gradients
+            boxes, scores = self.proposal_head(feature_map)
+            boxes, valid = select_objects(boxes, scores, c.object_tokens, c.object_threshold, c.object_nms_iou)
+        objects = self.object_tokens(self.box_encoder, feature_map, boxes.clamp(0, 1), valid)
+        return torch.cat([grid, objects], 1), feature_map, location_keys
 
 
 def box_iou_giou(a, b):

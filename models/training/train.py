@@ -248,7 +248,7 @@ def train_step(model, cache, tok, rng, stage, cfg, args):
     samples = [sample_encoded(cache, tok, rng, stage, c.image_tokens, args.max_len) for _ in range(args.batch)]
     scene_ids = [s for s, _ in samples] + [int(rng.integers(len(cache["objects"]))) for _ in range(args.extra_images)]
     pixels = normalize(image_batch(cache, scene_ids))
-    image_embeds, feature_map, location_keys = model.vision(pixels)
+    image_embeds, feature_map, location_keys = model.encode_image(pixels)
     losses, stats = {}, {}
     if samples:
         conversation_losses(model, cache, [e for _, e in samples], scene_ids, image_embeds, feature_map,
@@ -261,7 +261,7 @@ def train_step(model, cache, tok, rng, stage, cfg, args):
         losses.update(describer_losses(model, cache, tok, scene_ids, feature_map, rng, args))
     losses["mask"], stats["mask_iou"] = mask_losses(model, cache, scene_ids, feature_map, rng, args.mask_objects)
     losses["proposal"] = proposal_losses(model, cache, scene_ids, feature_map)
-    losses["cells"] = cell_losses(model.cell_head, cache, scene_ids, image_embeds, c.image_grid)
+    losses["cells"] = cell_losses(model.cell_head, cache, scene_ids, image_embeds[:, :c.grid_tokens], c.image_grid)
     losses["loc_cells"] = cell_losses(model.location_cell_head, cache, scene_ids, location_keys, c.location_grid)
     losses["region"], stats["region_shape"] = region_losses(model, cache, scene_ids, feature_map, rng, args.region_objects)
     return losses, stats
@@ -332,6 +332,8 @@ def main():
     ap.add_argument("--task-weights", default="", help="override conversation task weights, e.g. gcap=5,count=3")
     ap.add_argument("--init", help="start from these weights (e.g. models/default/pytorch_model.pt) with a fresh "
                     "optimizer and schedule; ignored when the run folder already has a checkpoint")
+    ap.add_argument("--object-tokens", type=int, default=0, help="object-level image tokens after the grid tokens "
+                    "(proposals -> region embeddings; 0 = none); ignored when resuming")
     ap.add_argument("--minutes", type=float, default=0, help="stop (with a checkpoint) after this many minutes")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -348,16 +350,18 @@ def main():
     cache = load_cache(cache_path)
     tok = WordTokenizer()
     ckpt_path = os.path.join(args.run, "checkpoint.pt")
-    model = GroundingModel(ModelConfig(vocab=len(tok)))
+    resumed = torch.load(ckpt_path) if os.path.exists(ckpt_path) else None
+    config = ModelConfig(**resumed["config"]) if resumed else ModelConfig(vocab=len(tok), object_tokens=args.object_tokens)
+    model = GroundingModel(config)
     # no weight decay on biases, norms, token embeddings and position tables
     def decays(name, p):
-        return p.dim() >= 2 and not ({"pos", "loc_pos", "tok"} & set(name.split(".")))
+        return p.dim() >= 2 and not ({"pos", "loc_pos", "tok", "kind", "empty"} & set(name.split(".")))
     decay = [p for n, p in model.named_parameters() if p.requires_grad and decays(n, p)]
     keep = [p for n, p in model.named_parameters() if p.requires_grad and not decays(n, p)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": keep, "weight_decay": 0.0}], lr=args.lr)
     step = 0
-    if os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path)
+    if resumed:
+        ck = resumed
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
