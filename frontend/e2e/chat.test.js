@@ -26,7 +26,24 @@ before(async () => {
   });
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.setDefaultTimeout(TIMEOUT);
+  await page.goto(BASE);
+  await signIn(page, 'not-the-password');
+  assert.match(await page.locator('#login-error').textContent(), /Wrong username or password/);
+  await page.screenshot({ path: join(SHOTS, '00-sign-in-refused.png') });
+  await signIn(page);
 });
+
+const ADMIN_PASSWORD = process.env.GROUNDCHAT_ADMIN_PASSWORD || 'test-admin-password';
+
+/** Signs in through the form (every new browser context starts signed out); a wrong password leaves the form up. */
+async function signIn(p, password = ADMIN_PASSWORD) {
+  await p.locator('#login-screen:not([hidden])').waitFor();
+  await p.locator('#login-user').fill('admin');
+  await p.locator('#login-password').fill(password);
+  await p.locator('#login-btn').click();
+  if (password === ADMIN_PASSWORD) await p.locator('#app:not([hidden])').waitFor();
+  else await p.locator('#login-error:not([hidden])').waitFor();
+}
 
 after(async () => { if (browser) await browser.close(); });
 
@@ -122,6 +139,7 @@ test('narrow screen, keyboard only: draw a box, ask about it, get an answer', as
   narrow.setDefaultTimeout(TIMEOUT);
   try {
     await narrow.goto(page.url()); // the conversation's link (#id), opened in a fresh browser context
+    await signIn(narrow); // a fresh context has no session; after signing in the link's conversation opens
     await narrow.locator('#frame:not([hidden]) img').waitFor();
     const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `no horizontal scrolling on a 390 px screen (overflow ${overflow} px)`);
@@ -287,4 +305,12 @@ test('a queued answer shows its place and Stop cancels it', async () => {
   const last = page.locator('.message.assistant').last();
   assert.equal(await last.getAttribute('data-status'), 'cancelled');
   await page.screenshot({ path: join(SHOTS, '10-stopped.png') });
+});
+
+test('sign out: the sign-in form comes back and the session no longer reaches the API', async () => {
+  await page.locator('#logout').click();
+  await page.locator('#login-screen:not([hidden])').waitFor();
+  const status = await page.evaluate(async () => (await fetch('/api/conversations')).status);
+  assert.equal(status, 401);
+  await page.screenshot({ path: join(SHOTS, '99-signed-out.png') });
 });

@@ -48,6 +48,11 @@ async function request(method, path, { json, form } = {}) {
   } catch {
     throw new ApiError(0, 'network', 'Cannot reach the GroundChat server. Is it running?');
   }
+  if (response.status === 401) {
+    // the session expired or was never there: the app shows the sign-in form
+    window.dispatchEvent(new Event('groundchat:signed-out'));
+    throw new ApiError(401, 'unauthenticated', 'Please sign in again.');
+  }
   if (!response.ok) throw await errorFrom(response);
   if (response.status === 204) return null;
   const type = response.headers.get('Content-Type') || '';
@@ -57,6 +62,21 @@ async function request(method, path, { json, form } = {}) {
 const enc = encodeURIComponent;
 
 export const api = {
+  me: () => request('GET', '/api/me'),
+  async login(username, password) {
+    const body = new URLSearchParams({ j_username: username, j_password: password });
+    let response;
+    try {
+      response = await fetch('/j_security_check', { method: 'POST', body });
+    } catch {
+      throw new ApiError(0, 'network', 'Cannot reach the GroundChat server. Is it running?');
+    }
+    if (!response.ok) {
+      throw new ApiError(response.status, 'login_failed',
+        'Wrong username or password (after several wrong tries, wait a minute).');
+    }
+  },
+  logout: () => request('POST', '/api/me/logout'),
   listConversations: (page = 0, size = 50) => request('GET', `/api/conversations?page=${page}&size=${size}`),
   createConversation: (title) => request('POST', '/api/conversations', { json: title ? { title } : {} }),
   getConversation: (id) => request('GET', `/api/conversations/${enc(id)}`),

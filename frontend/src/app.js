@@ -458,6 +458,55 @@ for (const s of SUGGESTIONS) {
   suggestions.appendChild(b);
 }
 
+// ---- signing in -------------------------------------------------------------------------------
+
+function showLogin(message) {
+  if (state.conversation) closeConversation();
+  $('app').hidden = true;
+  $('login-screen').hidden = false;
+  $('login-error').hidden = !message;
+  $('login-error').textContent = message || '';
+  $('login-user').focus();
+}
+
+async function start() {
+  let me;
+  try {
+    me = await api.me();
+  } catch (e) {
+    if (e.status !== 401) toast(e.message);
+    return;
+  }
+  $('login-screen').hidden = true;
+  $('app').hidden = false;
+  $('who').textContent = me.username;
+  $('logout').hidden = false;
+  refreshList();
+  if (location.hash.length > 1) openConversation(location.hash.slice(1));
+}
+
+window.addEventListener('groundchat:signed-out', () => showLogin());
+$('login-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  $('login-btn').disabled = true;
+  try {
+    await api.login($('login-user').value, $('login-password').value);
+    $('login-password').value = '';
+    await start();
+  } catch (err) {
+    showLogin(err.message);
+  } finally {
+    $('login-btn').disabled = false;
+  }
+});
+$('logout').addEventListener('click', async () => {
+  try {
+    await api.logout();
+  } catch {
+    // signed out already
+  }
+  showLogin();
+});
+
 setBusy(false);
-refreshList();
-if (location.hash.length > 1) openConversation(location.hash.slice(1));
+start();

@@ -1,6 +1,9 @@
 package org.groundchat.api;
 
+import io.quarkus.security.identity.SecurityIdentity;
 import jakarta.inject.Inject;
+import java.util.UUID;
+import org.groundchat.security.Caller;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.DELETE;
 import jakarta.ws.rs.GET;
@@ -30,6 +33,12 @@ public class ConversationResource {
     ConversationExport export;
     @Inject
     TurnCoordinator turns;
+    @Inject
+    SecurityIdentity identity;
+
+    private UUID account() {
+        return Caller.of(identity).accountId();
+    }
 
     public record CreateBody(String title, String owner, String imageId) {}
 
@@ -39,7 +48,7 @@ public class ConversationResource {
     @Consumes(MediaType.APPLICATION_JSON)
     public Response create(CreateBody body) {
         CreateBody b = body == null ? new CreateBody(null, null, null) : body;
-        ConversationJson c = conversations.create(b.title(), b.owner(),
+        ConversationJson c = conversations.create(account(), b.title(), b.owner(),
                 b.imageId() == null || b.imageId().isBlank() ? null : Ids.parse(b.imageId(), "image"));
         return Response.status(201).entity(c).build();
     }
@@ -48,13 +57,13 @@ public class ConversationResource {
     public PageJson<ConversationJson> list(@QueryParam("page") String page, @QueryParam("size") String size) {
         int pageSize = QueryInts.parse(size, 20, "size", 1, ConversationService.MAX_PAGE_SIZE);
         // the row offset page * size must stay an int for the database query
-        return conversations.list(QueryInts.parse(page, 0, "page", 0, Integer.MAX_VALUE / pageSize), pageSize);
+        return conversations.list(account(), QueryInts.parse(page, 0, "page", 0, Integer.MAX_VALUE / pageSize), pageSize);
     }
 
     @GET
     @Path("/{id}")
     public ConversationJson get(@PathParam("id") String id) {
-        return conversations.view(Ids.parse(id, "conversation"));
+        return conversations.view(Ids.parse(id, "conversation"), account());
     }
 
     @PATCH
@@ -62,17 +71,18 @@ public class ConversationResource {
     @Consumes(MediaType.APPLICATION_JSON)
     public ConversationJson rename(@PathParam("id") String id, RenameBody body) {
         if (body == null) throw ApiException.badRequest("invalid_title", "Send {\"title\": \"...\"}.");
-        return conversations.rename(Ids.parse(id, "conversation"), body.title());
+        return conversations.rename(Ids.parse(id, "conversation"), account(), body.title());
     }
 
     @DELETE
     @Path("/{id}")
     public Response delete(@PathParam("id") String id) {
         var conversationId = Ids.parse(id, "conversation");
+        conversations.requireAccess(conversationId, account());
         if (turns.isActive(conversationId)) {
             throw ApiException.conflict("turn_in_progress", "An answer is being generated; cancel it before deleting.");
         }
-        conversations.delete(conversationId);
+        conversations.delete(conversationId, account());
         return Response.noContent().build();
     }
 
@@ -80,7 +90,7 @@ public class ConversationResource {
     @Path("/{id}/export")
     public Response exportJson(@PathParam("id") String id) {
         var conversationId = Ids.parse(id, "conversation");
-        return Response.ok(conversations.view(conversationId))
+        return Response.ok(conversations.view(conversationId, account()))
                 .header("Content-Disposition", "attachment; filename=\"conversation-" + conversationId + ".json\"").build();
     }
 
@@ -88,7 +98,7 @@ public class ConversationResource {
     @Path("/{id}/export/coco")
     public Response exportCoco(@PathParam("id") String id) {
         var conversationId = Ids.parse(id, "conversation");
-        Map<String, Object> coco = export.coco(conversationId);
+        Map<String, Object> coco = export.coco(conversationId, account());
         return Response.ok(coco)
                 .header("Content-Disposition", "attachment; filename=\"regions-" + conversationId + ".coco.json\"").build();
     }

@@ -1,6 +1,9 @@
 package org.groundchat.api;
 
+import io.quarkus.security.identity.SecurityIdentity;
 import jakarta.inject.Inject;
+import java.util.UUID;
+import org.groundchat.security.Caller;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
@@ -30,21 +33,30 @@ public class ImageResource {
     ImageService images;
     @Inject
     GroundingEngine engine;
+    @Inject
+    SecurityIdentity identity;
+
+    private UUID account() {
+        return Caller.of(identity).accountId();
+    }
 
     @POST
     @Consumes(MediaType.MULTIPART_FORM_DATA)
     @Produces(MediaType.APPLICATION_JSON)
     public Response upload(@RestForm("file") FileUpload file) throws IOException {
         if (file == null) throw ApiException.badRequest("missing_file", "Send the image as multipart field 'file'.");
-        ImageEntity e = images.store(Files.readAllBytes(file.uploadedFile()));
+        ImageEntity e = images.store(Files.readAllBytes(file.uploadedFile()), account());
         return Response.status(201).entity(ImageJson.of(e)).build();
     }
 
     @GET
     @Path("/{id}")
     public Response download(@PathParam("id") String id) {
-        ImageEntity e = images.get(Ids.parse(id, "image"));
-        return Response.ok(images.content(e.id), e.mimeType).header("Cache-Control", "max-age=31536000, immutable").build();
+        UUID account = account();
+        ImageEntity e = images.get(Ids.parse(id, "image"), account);
+        // an image id never changes its bytes, but only its owners may see them: no shared caches
+        return Response.ok(images.content(e.id, account), e.mimeType)
+                .header("Cache-Control", "private, max-age=31536000, immutable").build();
     }
 
     @POST
@@ -52,7 +64,7 @@ public class ImageResource {
     @Produces(MediaType.APPLICATION_JSON)
     public Map<String, Object> denseCaptions(@PathParam("id") String id, @QueryParam("max") String maxParam) {
         int max = QueryInts.parse(maxParam, 8, "max", 1, 32);
-        byte[] bytes = images.content(Ids.parse(id, "image"));
+        byte[] bytes = images.content(Ids.parse(id, "image"), account());
         List<DenseCaption> captions = engine.denseCaptions(bytes, max, null);
         return Map.of("regions", captions.stream().map(c -> Map.of("box", c.box().toArray(), "caption", c.caption(),
                 "score", c.score())).toList());

@@ -26,8 +26,8 @@ public class ConversationExport {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Transactional
-    public Map<String, Object> coco(UUID conversationId) {
-        ConversationEntity c = ConversationService.require(conversationId);
+    public Map<String, Object> coco(UUID conversationId, UUID account) {
+        ConversationEntity c = ConversationService.requireOwned(conversationId, account);
         Map<UUID, MessageEntity> messages = new LinkedHashMap<>();
         for (MessageEntity m : MessageEntity.ofConversation(conversationId)) messages.put(m.id, m);
         List<String> categories = new ArrayList<>(SHAPES);

@@ -25,7 +25,7 @@ public class ConversationService {
     public static final int MAX_PAGE_SIZE = 200;
 
     @Transactional
-    public ConversationJson create(String title, String owner, UUID imageId) {
+    public ConversationJson create(UUID account, String title, String owner, UUID imageId) {
         ConversationEntity c = new ConversationEntity();
         c.id = UUID.randomUUID();
         c.title = checkTitle(title == null || title.isBlank() ? "New conversation" : title);
@@ -36,10 +36,9 @@ public class ConversationService {
             throw ApiException.badRequest("invalid_owner", "The owner must not contain control characters.");
         }
         c.owner = owner;
+        c.accountId = account;
         if (imageId != null) {
-            if (ImageEntity.findById(imageId) == null) {
-                throw ApiException.notFound("unknown_image", "No image with id '" + imageId + "'.");
-            }
+            ImageService.requireOwned(imageId, account);
             c.imageId = imageId;
         }
         c.createdAt = Instant.now();
@@ -49,12 +48,12 @@ public class ConversationService {
     }
 
     @Transactional
-    public PageJson<ConversationJson> list(int page, int size) {
+    public PageJson<ConversationJson> list(UUID account, int page, int size) {
         if (page < 0) throw ApiException.badRequest("invalid_page", "page must be >= 0.");
         if (size < 1 || size > MAX_PAGE_SIZE) {
             throw ApiException.badRequest("invalid_size", "size must be between 1 and " + MAX_PAGE_SIZE + ".");
         }
-        var query = ConversationEntity.findAll(Sort.descending("updatedAt").and("id"));
+        var query = ConversationEntity.find("accountId", Sort.descending("updatedAt").and("id"), account);
         List<ConversationJson> items = query.page(Page.of(page, size)).<ConversationEntity>list().stream()
                 .map(ConversationJson::summary).toList();
         return new PageJson<>(items, page, size, query.count());
@@ -63,19 +62,30 @@ public class ConversationService {
     /** The conversation entity or 404. Must be called inside a transaction. */
     public static ConversationEntity require(UUID id) {
         ConversationEntity c = ConversationEntity.findById(id);
-        if (c == null) throw ApiException.notFound("unknown_conversation", "No conversation with id '" + id + "'.");
+        if (c == null) throw unknown(id);
         return c;
     }
 
+    /** The conversation if it belongs to the account; another account's answers 404 exactly like an unknown id. */
+    public static ConversationEntity requireOwned(UUID id, UUID account) {
+        ConversationEntity c = ConversationEntity.findById(id);
+        if (c == null || account == null || !account.equals(c.accountId)) throw unknown(id);
+        return c;
+    }
+
+    private static ApiException unknown(UUID id) {
+        return ApiException.notFound("unknown_conversation", "No conversation with id '" + id + "'.");
+    }
+
     @Transactional
-    public ConversationJson view(UUID id) {
-        ConversationEntity c = require(id);
+    public ConversationJson view(UUID id, UUID account) {
+        ConversationEntity c = requireOwned(id, account);
         return ConversationJson.full(c, messages(id));
     }
 
     @Transactional
-    public void requireExists(UUID id) {
-        require(id);
+    public void requireAccess(UUID id, UUID account) {
+        requireOwned(id, account);
     }
 
     /** All messages of a conversation in order, each with its regions. */
@@ -88,17 +98,17 @@ public class ConversationService {
     }
 
     @Transactional
-    public ConversationJson rename(UUID id, String title) {
+    public ConversationJson rename(UUID id, UUID account, String title) {
+        ConversationEntity c = requireOwned(id, account);
         if (title == null || title.isBlank()) throw ApiException.badRequest("invalid_title", "The title must not be empty.");
-        ConversationEntity c = require(id);
         c.title = checkTitle(title);
         c.updatedAt = Instant.now();
         return ConversationJson.summary(c);
     }
 
     @Transactional
-    public void delete(UUID id) {
-        require(id);
+    public void delete(UUID id, UUID account) {
+        requireOwned(id, account);
         // messages and regions go with it (on delete cascade); images stay, other conversations may share them
         ConversationEntity.delete("id", id);
     }

@@ -25,8 +25,19 @@ public class ImageService {
     @Inject
     ImageLimits limits;
 
-    /** Stores the image (or finds the identical one). 413 when too big, 415 when not a decodable image. */
-    public ImageEntity store(byte[] bytes) {
+    /**
+     * Stores the image (or finds the identical one) and makes the account one of its owners. 413 when too big, 415
+     * when not a decodable image. The answer is the same whether or not someone else uploaded the bytes before.
+     */
+    public ImageEntity store(byte[] bytes, UUID account) {
+        ImageEntity e = storeBytes(bytes);
+        QuarkusTransaction.requiringNew().run(() -> ImageEntity.getEntityManager().createNativeQuery(
+                        "insert into image_owners (image_id, account_id) values (?1, ?2) on conflict do nothing")
+                .setParameter(1, e.id).setParameter(2, account).executeUpdate());
+        return e;
+    }
+
+    private ImageEntity storeBytes(byte[] bytes) {
         if (bytes == null || bytes.length == 0) throw ApiException.badRequest("empty_file", "The uploaded file is empty.");
         if (bytes.length > limits.maxBytes()) {
             throw new ApiException(413, "image_too_large", "The file has " + bytes.length
@@ -73,17 +84,25 @@ public class ImageService {
         return QuarkusTransaction.joiningExisting().call(() -> ImageEntity.findBySha256(sha).orElse(null));
     }
 
-    /** The image's metadata (and lazily its bytes); 404 when unknown. */
+    /** The image's metadata (and lazily its bytes) if the account uploaded it; 404 otherwise, as for an unknown id. */
     @Transactional
-    public ImageEntity get(UUID id) {
-        ImageEntity e = ImageEntity.findById(id);
-        if (e == null) throw ApiException.notFound("unknown_image", "No image with id '" + id + "'.");
-        return e;
+    public ImageEntity get(UUID id, UUID account) {
+        return requireOwned(id, account);
     }
 
     @Transactional
-    public byte[] content(UUID id) {
-        return get(id).content;
+    public byte[] content(UUID id, UUID account) {
+        return requireOwned(id, account).content;
+    }
+
+    /** Must be called inside a transaction. */
+    public static ImageEntity requireOwned(UUID id, UUID account) {
+        ImageEntity e = ImageEntity.findById(id);
+        boolean owned = e != null && account != null && ((Number) ImageEntity.getEntityManager().createNativeQuery(
+                        "select count(*) from image_owners where image_id = ?1 and account_id = ?2")
+                .setParameter(1, id).setParameter(2, account).getSingleResult()).longValue() > 0;
+        if (!owned) throw ApiException.notFound("unknown_image", "No image with id '" + id + "'.");
+        return e;
     }
 
     /**

@@ -91,7 +91,7 @@ public class TurnCoordinator {
     }
 
     /** Validates and stores a user turn, then queues its answer. Throws ApiException (nothing stored) on bad input. */
-    public Turn submitUserTurn(UUID conversationId, TurnRequest req, TurnSink sink) {
+    public Turn submitUserTurn(UUID conversationId, UUID account, TurnRequest req, TurnSink sink) {
         String text = req.text() == null ? "" : req.text().strip();
         if (text.isEmpty()) throw ApiException.badRequest("empty_text", "The message text is empty.");
         if (text.length() > MAX_TEXT) {
@@ -105,7 +105,7 @@ public class TurnCoordinator {
         UUID imageId = req.imageId() == null || req.imageId().isBlank() ? null : Ids.parse(req.imageId(), "image");
         Turn turn = reserve(conversationId, sink);
         try {
-            TurnStore.Accepted a = store.storeUserTurn(conversationId, text, imageId, drawn);
+            TurnStore.Accepted a = store.storeUserTurn(conversationId, account, text, imageId, drawn);
             sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage()));
             enqueue(turn, a, options);
             return turn;

@@ -43,11 +43,13 @@ public class TurnStore {
 
     /** Validates and stores a user turn with its drawn regions (numbered now). Nothing is stored on a bad turn. */
     @Transactional
-    public Accepted storeUserTurn(UUID conversationId, String text, UUID requestedImage, List<PixelBox> drawn) {
-        ConversationEntity c = ConversationService.require(conversationId);
+    public Accepted storeUserTurn(UUID conversationId, UUID account, String text, UUID requestedImage,
+                                  List<PixelBox> drawn) {
+        ConversationEntity c = ConversationService.requireOwned(conversationId, account);
         UUID imageId = requestedImage != null ? requestedImage : c.imageId;
         if (imageId == null) throw ApiException.badRequest("image_required", "Upload an image first: this conversation has none.");
-        ImageEntity image = ImageEntity.findById(imageId);
+        // a new image must be one the account uploaded; the conversation's current one was checked when it was set
+        ImageEntity image = requestedImage != null ? ImageService.requireOwned(imageId, account) : ImageEntity.findById(imageId);
         if (image == null) throw ApiException.notFound("unknown_image", "No image with id '" + imageId + "'.");
         for (int i = 0; i < drawn.size(); i++) RegionChecks.requireInside(drawn.get(i), image.width, image.height, i + 1);
         Set<Integer> existing = new HashSet<>();

@@ -13,6 +13,8 @@ public class ConversationEntity extends PanacheEntityBase {
     @Id
     public UUID id;
     public String owner;
+    @Column(name = "account_id")
+    public UUID accountId;
     public String title;
     @Column(name = "image_id")
     public UUID imageId;

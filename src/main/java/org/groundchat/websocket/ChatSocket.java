@@ -12,7 +12,9 @@ import io.quarkus.websockets.next.PathParam;
 import io.quarkus.websockets.next.WebSocket;
 import io.quarkus.websockets.next.WebSocketConnection;
 import io.vertx.core.buffer.Buffer;
+import io.quarkus.security.identity.SecurityIdentity;
 import jakarta.inject.Inject;
+import org.groundchat.security.Caller;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -37,6 +39,8 @@ public class ChatSocket {
      *  quarkus.websockets-next.server.max-message-size, which is set higher so the client hears why). */
     static final int MAX_FRAME_CHARS = 64 * 1024;
     private static final Map<String, ConnectionSink> SINKS = new ConcurrentHashMap<>();
+    /** The account each connection signed in as (the upgrade request's cookie or bearer token). */
+    private static final Map<String, UUID> ACCOUNTS = new ConcurrentHashMap<>();
 
     @Inject
     WebSocketConnection connection;
@@ -46,15 +50,21 @@ public class ChatSocket {
     TurnCoordinator turns;
     @Inject
     ConversationService conversations;
+    @Inject
+    SecurityIdentity identity;
 
     @OnOpen
     public void open(@PathParam("id") String id) {
         // the answer thread sends later, outside this connection's CDI session: it needs the connection itself,
         // not the session-scoped proxy injected here
-        ConnectionSink sink = new ConnectionSink(open.findByConnectionId(connection.id()).orElseThrow());
+        var opened = open.findByConnectionId(connection.id());
+        if (opened.isEmpty()) return; // the client left during the upgrade: nobody to serve
+        ConnectionSink sink = new ConnectionSink(opened.get());
         SINKS.put(connection.id(), sink);
         try {
-            conversations.requireExists(Ids.parse(id, "conversation"));
+            UUID account = Caller.of(identity).accountId();
+            ACCOUNTS.put(connection.id(), account);
+            conversations.requireAccess(Ids.parse(id, "conversation"), account);
         } catch (ApiException e) {
             sink.send("error", null, Map.of("code", e.code(), "reason", e.reason()));
             connection.closeAndAwait();
@@ -87,7 +97,7 @@ public class ChatSocket {
                     } catch (Exception e) {
                         throw ApiException.badRequest("invalid_frame", "The user_turn frame is malformed: " + shortMessage(e));
                     }
-                    turns.submitUserTurn(conversationId, req, sink);
+                    turns.submitUserTurn(conversationId, ACCOUNTS.get(connection.id()), req, sink);
                 }
                 case "cancel" -> {
                     if (!turns.cancel(conversationId)) {
@@ -120,6 +130,7 @@ public class ChatSocket {
     @OnClose
     public void close(@PathParam("id") String id) {
         ConnectionSink sink = SINKS.remove(connection.id());
+        ACCOUNTS.remove(connection.id());
         if (sink == null) return; // the open callback never ran (e.g. the app stopped first): nothing was started
         sink.closed();
         try {

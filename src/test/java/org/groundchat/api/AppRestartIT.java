@@ -92,6 +92,13 @@ class AppRestartIT {
     }
 
     /** Starts the packaged app on a free port with the test's database directory; returns its base URI when ready. */
+    /** The packaged app's admin, for headless use (groundchat.auth.bootstrap-token). */
+    private static final String TOKEN = "restart-test-token";
+
+    private static HttpRequest.Builder signedIn(URI uri) {
+        return HttpRequest.newBuilder(uri).header("Authorization", "Bearer " + TOKEN);
+    }
+
     private URI boot() throws Exception {
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
@@ -100,6 +107,7 @@ class AppRestartIT {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         Path log = tmp.resolve("app-" + apps.size() + ".log");
         Process p = new ProcessBuilder(java, "-Dgroundchat.db.dir=" + tmp.resolve("pg"), "-Dquarkus.http.port=" + port,
+                "-Dgroundchat.auth.bootstrap-token=" + TOKEN,
                 "-jar", "target/quarkus-app/quarkus-run.jar").redirectErrorStream(true).redirectOutput(log.toFile()).start();
         apps.add(p);
         URI base = URI.create("http://localhost:" + port);
@@ -126,7 +134,7 @@ class AppRestartIT {
         System.arraycopy(head, 0, body, 0, head.length);
         System.arraycopy(png, 0, body, head.length, png.length);
         System.arraycopy(tail, 0, body, head.length + png.length, tail.length);
-        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(base.resolve("/api/images"))
+        HttpResponse<String> r = HTTP.send(signedIn(base.resolve("/api/images"))
                 .header("Content-Type", "multipart/form-data; boundary=" + boundary)
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(201, r.statusCode(), r.body());
@@ -134,7 +142,7 @@ class AppRestartIT {
     }
 
     private static String conversation(URI base) throws Exception {
-        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(base.resolve("/api/conversations"))
+        HttpResponse<String> r = HTTP.send(signedIn(base.resolve("/api/conversations"))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString("{\"title\":\"restart\"}"))
                 .build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(201, r.statusCode(), r.body());
@@ -142,7 +150,7 @@ class AppRestartIT {
     }
 
     private static JsonNode get(URI base, String path) throws Exception {
-        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(base.resolve(path)).build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> r = HTTP.send(signedIn(base.resolve(path)).build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(200, r.statusCode(), r.body());
         return JSON.readTree(r.body());
     }
@@ -153,7 +161,7 @@ class AppRestartIT {
      */
     private JsonNode answer(URI base, String conversation, String text, String imageId, boolean killAtStart) throws Exception {
         BlockingQueue<JsonNode> events = new LinkedBlockingQueue<>();
-        WebSocket ws = HTTP.newWebSocketBuilder().buildAsync(
+        WebSocket ws = HTTP.newWebSocketBuilder().header("Authorization", "Bearer " + TOKEN).buildAsync(
                 URI.create("ws://" + base.getAuthority() + "/ws/conversations/" + conversation), new WebSocket.Listener() {
                     private final StringBuilder partial = new StringBuilder();
 

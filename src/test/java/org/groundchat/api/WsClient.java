@@ -21,7 +21,15 @@ final class WsClient implements AutoCloseable {
     private final WebSocketClientConnection connection;
 
     WsClient(jakarta.enterprise.inject.Instance<BasicWebSocketConnector> connectors, URI base, String conversationId) {
-        connection = connectors.get().baseUri(base).path("/ws/conversations/" + conversationId)
+        this(connectors, base, conversationId, org.groundchat.security.SignedInByDefault.BOOTSTRAP_TOKEN);
+    }
+
+    /** Signed in with this bearer token (null: no credentials). */
+    WsClient(jakarta.enterprise.inject.Instance<BasicWebSocketConnector> connectors, URI base, String conversationId,
+             String token) {
+        BasicWebSocketConnector connector = connectors.get().baseUri(base).path("/ws/conversations/" + conversationId);
+        if (token != null) connector = connector.addHeader("Authorization", "Bearer " + token);
+        connection = connector
                 .executionModel(BasicWebSocketConnector.ExecutionModel.NON_BLOCKING)
                 .onTextMessage((c, m) -> {
                     try {

@@ -66,6 +66,7 @@ class SafeDefaultsTest {
                     + "Host: " + base.getHost() + ":" + base.getPort() + "\r\n"
                     + "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                     + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                    + "Authorization: Bearer " + SignedInByDefault.BOOTSTRAP_TOKEN + "\r\n"
                     + "Origin: " + origin + "\r\n\r\n";
             OutputStream out = s.getOutputStream();
             out.write(request.getBytes(StandardCharsets.US_ASCII));

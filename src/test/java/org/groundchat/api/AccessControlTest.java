@@ -1,0 +1,177 @@
+package org.groundchat.api;
+
+import static io.restassured.RestAssured.given;
+import static org.groundchat.security.SignedInByDefault.ADMIN_PASSWORD;
+import static org.groundchat.security.SignedInByDefault.anonymous;
+import static org.groundchat.security.SignedInByDefault.as;
+import static org.hamcrest.Matchers.containsString;
+import static org.hamcrest.Matchers.equalTo;
+import static org.hamcrest.Matchers.everyItem;
+import static org.hamcrest.Matchers.hasItem;
+import static org.hamcrest.Matchers.not;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.quarkus.test.common.http.TestHTTPResource;
+import io.quarkus.test.junit.QuarkusTest;
+import io.quarkus.websockets.next.BasicWebSocketConnector;
+import io.restassured.http.ContentType;
+import io.restassured.response.Response;
+import jakarta.enterprise.inject.Instance;
+import jakarta.inject.Inject;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.net.Socket;
+import java.net.URI;
+import java.net.URL;
+import java.nio.charset.StandardCharsets;
+import java.util.UUID;
+import org.junit.jupiter.api.Test;
+
+/** Nobody gets in without signing in, and nobody reaches another account's conversations, images or tokens. */
+@QuarkusTest
+class AccessControlTest {
+    @TestHTTPResource("/")
+    URL url;
+    @TestHTTPResource("/")
+    URI base;
+    @Inject
+    Instance<BasicWebSocketConnector> connector;
+
+    /** A new account (made by the admin) and an API token for it. */
+    static String newUserToken(String role) {
+        String name = "u" + UUID.randomUUID().toString().substring(0, 8);
+        given().contentType(ContentType.JSON).body("{\"username\":\"" + name + "\",\"password\":\"password-" + name
+                + "\",\"role\":\"" + role + "\"}").post("/api/admin/users").then().statusCode(201);
+        String cookie = login(name, "password-" + name).then().statusCode(200).extract().cookie("quarkus-credential");
+        return anonymous().cookie("quarkus-credential", cookie).contentType(ContentType.JSON).body("{\"name\":\"test\"}")
+                .post("/api/me/tokens").then().statusCode(201).extract().path("token");
+    }
+
+    static Response login(String username, String password) {
+        return anonymous().contentType(ContentType.URLENC).formParam("j_username", username)
+                .formParam("j_password", password).post("/j_security_check");
+    }
+
+    static byte[] image() throws Exception {
+        return java.nio.file.Files.readAllBytes(java.nio.file.Path.of("models/default/golden/case1.png"));
+    }
+
+    @Test
+    void anonymousRequestsAreRefusedExceptHealthAndTheUi() {
+        anonymous().get("/api/conversations").then().statusCode(401);
+        anonymous().contentType(ContentType.JSON).body("{}").post("/api/conversations").then().statusCode(401);
+        anonymous().multiPart("file", "x.png", new byte[] {1}, "image/png").post("/api/images").then().statusCode(401);
+        anonymous().get("/api/me").then().statusCode(401);
+        anonymous().get("/api/admin/users").then().statusCode(401);
+        as("gc_not-a-real-token").get("/api/conversations").then().statusCode(401);
+        anonymous().get("/q/health/live").then().statusCode(200);
+        anonymous().get("/index.html").then().statusCode(200);
+    }
+
+    @Test
+    void anAnonymousWebSocketUpgradeIsRefused() throws Exception {
+        String id = given().contentType(ContentType.JSON).body("{}").post("/api/conversations").then().statusCode(201)
+                .extract().path("id");
+        try (Socket s = new Socket(url.getHost(), url.getPort())) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(("GET /ws/conversations/" + id + " HTTP/1.1\r\nHost: " + url.getHost() + "\r\n"
+                    + "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    + "Sec-WebSocket-Version: 13\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            String status = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.US_ASCII)).readLine();
+            assertTrue(status.contains(" 401"), status);
+        }
+    }
+
+    @Test
+    void theLoginFormSetsAStrictHttpOnlySessionCookieThatSignsIn() {
+        Response ok = login("admin", ADMIN_PASSWORD);
+        ok.then().statusCode(200);
+        String setCookie = ok.getHeaders().getValues("Set-Cookie").stream().filter(c -> c.startsWith("quarkus-credential="))
+                .findFirst().orElseThrow();
+        assertTrue(setCookie.toLowerCase().contains("httponly"), setCookie);
+        assertTrue(setCookie.toLowerCase().contains("samesite=strict"), setCookie);
+        anonymous().cookie("quarkus-credential", ok.getCookie("quarkus-credential")).get("/api/me").then().statusCode(200)
+                .body("username", equalTo("admin")).body("role", equalTo("admin"));
+        login("admin", "wrong-password").then().statusCode(401);
+        login("nobody-" + UUID.randomUUID(), "whatever-password").then().statusCode(401);
+    }
+
+    @Test
+    void anotherAccountsConversationsAndImagesAnswer404LikeUnknownIds() throws Exception {
+        String alice = newUserToken("user");
+        String bob = newUserToken("user");
+        String image = as(alice).multiPart("file", "scene.png", image(), "image/png").post("/api/images").then()
+                .statusCode(201).extract().path("id");
+        String conv = as(alice).contentType(ContentType.JSON).body("{\"title\":\"alice's\",\"imageId\":\"" + image + "\"}")
+                .post("/api/conversations").then().statusCode(201).extract().path("id");
+
+        as(bob).get("/api/conversations").then().statusCode(200).body("items.id", not(hasItem(conv)));
+        as(alice).get("/api/conversations").then().statusCode(200).body("items.id", hasItem(conv));
+        for (String path : new String[] {"", "/export", "/export/coco"}) {
+            as(bob).get("/api/conversations/" + conv + path).then().statusCode(404).body("error", equalTo("unknown_conversation"));
+        }
+        as(bob).contentType(ContentType.JSON).body("{\"title\":\"mine now\"}").patch("/api/conversations/" + conv)
+                .then().statusCode(404).body("error", equalTo("unknown_conversation"));
+        as(bob).delete("/api/conversations/" + conv).then().statusCode(404).body("error", equalTo("unknown_conversation"));
+        as(bob).get("/api/images/" + image).then().statusCode(404).body("error", equalTo("unknown_image"));
+        as(bob).post("/api/images/" + image + "/dense-captions?max=1").then().statusCode(404).body("error", equalTo("unknown_image"));
+        as(bob).contentType(ContentType.JSON).body("{\"imageId\":\"" + image + "\"}").post("/api/conversations")
+                .then().statusCode(404).body("error", equalTo("unknown_image"));
+        // alice's things are untouched, and she still reaches them
+        as(alice).get("/api/conversations/" + conv).then().statusCode(200).body("title", equalTo("alice's"));
+        as(alice).get("/api/images/" + image).then().statusCode(200).header("Cache-Control", containsString("private"));
+
+        // the same bytes uploaded by bob: an ordinary 201, and from then on bob may use them too
+        as(bob).multiPart("file", "same.png", image(), "image/png").post("/api/images").then().statusCode(201);
+        as(bob).get("/api/images/" + image).then().statusCode(200);
+
+        // a socket on alice's conversation, signed in as bob: an error event, then the close
+        try (WsClient ws = new WsClient(connector, base, conv, bob)) {
+            var err = ws.untilType("error");
+            assertEquals("unknown_conversation", err.get(err.size() - 1).path("code").asText());
+        }
+    }
+
+    @Test
+    void aRevokedTokenStopsWorkingAtOnce() {
+        String token = newUserToken("user");
+        as(token).get("/api/me").then().statusCode(200);
+        String id = as(token).get("/api/me/tokens").then().statusCode(200).body("prefix", everyItem(not(equalTo(token))))
+                .extract().path("[0].id");
+        as(token).delete("/api/me/tokens/" + id).then().statusCode(204);
+        as(token).get("/api/me").then().statusCode(401);
+    }
+
+    @Test
+    void theBootstrapTokenActsAsTheFirstAdmin() {
+        given().get("/api/me").then().statusCode(200).body("username", equalTo("admin")).body("role", equalTo("admin"));
+    }
+
+    @Test
+    void onlyAdminsManageAccountsAndADisabledAccountIsLockedOut() {
+        String user = newUserToken("user");
+        as(user).get("/api/admin/users").then().statusCode(403);
+        String userId = as(user).get("/api/me").then().statusCode(200).extract().path("id");
+        given().contentType(ContentType.JSON).body("{\"disabled\":true}").patch("/api/admin/users/" + userId)
+                .then().statusCode(200).body("disabled", equalTo(true));
+        as(user).get("/api/me").then().statusCode(401);
+        // the last enabled admin cannot lock everyone out
+        String adminId = given().get("/api/me").then().extract().path("id");
+        long admins = given().get("/api/admin/users").then().statusCode(200).extract().jsonPath()
+                .getList("findAll { it.role == 'admin' && !it.disabled }").size();
+        if (admins == 1) {
+            given().contentType(ContentType.JSON).body("{\"disabled\":true}").patch("/api/admin/users/" + adminId)
+                    .then().statusCode(409).body("error", equalTo("last_admin"));
+        }
+    }
+
+    @Test
+    void repeatedWrongPasswordsLockTheAccountForAWhile() {
+        String name = "t" + UUID.randomUUID().toString().substring(0, 8);
+        given().contentType(ContentType.JSON).body("{\"username\":\"" + name + "\",\"password\":\"right-password\"}")
+                .post("/api/admin/users").then().statusCode(201);
+        for (int i = 0; i < 5; i++) login(name, "wrong-password-" + i).then().statusCode(401);
+        login(name, "right-password").then().statusCode(401); // locked: even the right password waits
+    }
+}
