@@ -7,12 +7,26 @@ package org.groundchat.api;
 public class ApiException extends RuntimeException {
     private final int status;
     private final String code;
+    private final Integer retryAfterSeconds;
 
     public ApiException(int status, String code, String reason) {
+        this(status, code, reason, null);
+    }
+
+    private ApiException(int status, String code, String reason, Integer retryAfterSeconds) {
         super(reason);
         this.status = status;
         this.code = code;
+        this.retryAfterSeconds = retryAfterSeconds;
     }
+
+    /** 429 rate_limited: the client may try again after this many seconds (Retry-After, and retryAfter in the body). */
+    public static ApiException rateLimited(String reason, int retryAfterSeconds) {
+        return new ApiException(429, "rate_limited", reason, retryAfterSeconds);
+    }
+
+    /** Seconds after which a refused request may succeed, or null. */
+    public Integer retryAfterSeconds() { return retryAfterSeconds; }
 
     public int status() { return status; }
 

@@ -20,7 +20,9 @@ public class ApiExceptionMappers {
 
     @ServerExceptionMapper
     public Response api(ApiException e) {
-        return error(e.status(), e.code(), e.reason());
+        if (e.retryAfterSeconds() == null) return error(e.status(), e.code(), e.reason());
+        return Response.status(e.status()).type(MediaType.APPLICATION_JSON_TYPE).header("Retry-After", e.retryAfterSeconds())
+                .entity(Map.of("error", e.code(), "reason", e.reason(), "retryAfter", e.retryAfterSeconds())).build();
     }
 
     @ServerExceptionMapper
@@ -64,6 +66,7 @@ public class ApiExceptionMappers {
     @ServerExceptionMapper
     public Response unexpected(RuntimeException e) {
         LOG.error("Unexpected error", e);
-        return error(500, "internal_error", "Internal error: " + e.getClass().getSimpleName());
+        // the log has the details; the client gets no class names
+        return error(500, "internal_error", "Internal error; the server log has the details.");
     }
 }

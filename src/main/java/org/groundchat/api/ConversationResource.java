@@ -4,6 +4,7 @@ import io.quarkus.security.identity.SecurityIdentity;
 import jakarta.inject.Inject;
 import java.util.UUID;
 import org.groundchat.security.Caller;
+import org.groundchat.security.Quotas;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.DELETE;
 import jakarta.ws.rs.GET;
@@ -35,6 +36,8 @@ public class ConversationResource {
     TurnCoordinator turns;
     @Inject
     SecurityIdentity identity;
+    @Inject
+    Quotas quotas;
 
     private UUID account() {
         return Caller.of(identity).accountId();
@@ -48,6 +51,7 @@ public class ConversationResource {
     @Consumes(MediaType.APPLICATION_JSON)
     public Response create(CreateBody body) {
         CreateBody b = body == null ? new CreateBody(null, null, null) : body;
+        quotas.take(account(), Quotas.Rate.CONVERSATIONS);
         ConversationJson c = conversations.create(account(), b.title(), b.owner(),
                 b.imageId() == null || b.imageId().isBlank() ? null : Ids.parse(b.imageId(), "image"));
         return Response.status(201).entity(c).build();

@@ -4,6 +4,7 @@ import io.quarkus.security.identity.SecurityIdentity;
 import jakarta.inject.Inject;
 import java.util.UUID;
 import org.groundchat.security.Caller;
+import org.groundchat.security.Quotas;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
@@ -35,6 +36,8 @@ public class ImageResource {
     GroundingEngine engine;
     @Inject
     SecurityIdentity identity;
+    @Inject
+    Quotas quotas;
 
     private UUID account() {
         return Caller.of(identity).accountId();
@@ -45,7 +48,11 @@ public class ImageResource {
     @Produces(MediaType.APPLICATION_JSON)
     public Response upload(@RestForm("file") FileUpload file) throws IOException {
         if (file == null) throw ApiException.badRequest("missing_file", "Send the image as multipart field 'file'.");
-        ImageEntity e = images.store(Files.readAllBytes(file.uploadedFile()), account());
+        UUID account = account();
+        quotas.take(account, Quotas.Rate.UPLOADS);
+        byte[] bytes = Files.readAllBytes(file.uploadedFile());
+        quotas.checkStorage(images.storedBytes(account), bytes.length);
+        ImageEntity e = images.store(bytes, account);
         return Response.status(201).entity(ImageJson.of(e)).build();
     }
 

@@ -95,6 +95,14 @@ public class ImageService {
         return requireOwned(id, account).content;
     }
 
+    /** Bytes of all images the account owns (each counted in full, though identical bytes are stored once). */
+    @Transactional
+    public long storedBytes(UUID account) {
+        return ((Number) ImageEntity.getEntityManager().createNativeQuery("select coalesce(sum(i.size_bytes), 0) from images i "
+                + "join image_owners o on o.image_id = i.id where o.account_id = ?1").setParameter(1, account)
+                .getSingleResult()).longValue();
+    }
+
     /** Must be called inside a transaction. */
     public static ImageEntity requireOwned(UUID id, UUID account) {
         ImageEntity e = ImageEntity.findById(id);

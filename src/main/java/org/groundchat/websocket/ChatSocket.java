@@ -15,6 +15,7 @@ import io.vertx.core.buffer.Buffer;
 import io.quarkus.security.identity.SecurityIdentity;
 import jakarta.inject.Inject;
 import org.groundchat.security.Caller;
+import org.groundchat.security.Quotas;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -52,6 +53,8 @@ public class ChatSocket {
     ConversationService conversations;
     @Inject
     SecurityIdentity identity;
+    @Inject
+    Quotas quotas;
 
     @OnOpen
     public void open(@PathParam("id") String id) {
@@ -63,10 +66,11 @@ public class ChatSocket {
         SINKS.put(connection.id(), sink);
         try {
             UUID account = Caller.of(identity).accountId();
-            ACCOUNTS.put(connection.id(), account);
             conversations.requireAccess(Ids.parse(id, "conversation"), account);
+            quotas.openSocket(account);
+            ACCOUNTS.put(connection.id(), account); // counted: released in close
         } catch (ApiException e) {
-            sink.send("error", null, Map.of("code", e.code(), "reason", e.reason()));
+            sink.send("error", null, errorBody(e));
             connection.closeAndAwait();
         }
     }
@@ -109,7 +113,7 @@ public class ChatSocket {
                         + "' (expected user_turn, cancel or regenerate).");
             }
         } catch (ApiException e) {
-            reply(sink, e.code(), e.reason());
+            if (sink != null) sink.send("error", null, errorBody(e));
         } catch (RuntimeException e) {
             // anything else is our fault: the client still hears about it, and the connection stays usable
             LOG.error("WebSocket frame failed", e);
@@ -122,6 +126,11 @@ public class ChatSocket {
         reply(SINKS.get(connection.id()), "binary_not_supported", "Send JSON text frames; binary frames are not understood.");
     }
 
+    private static Map<String, Object> errorBody(ApiException e) {
+        return e.retryAfterSeconds() == null ? Map.of("code", e.code(), "reason", e.reason())
+                : Map.of("code", e.code(), "reason", e.reason(), "retryAfter", e.retryAfterSeconds());
+    }
+
     /** An error event, unless the connection has closed meanwhile (its sink is gone: nobody left to tell). */
     private static void reply(ConnectionSink sink, String code, String reason) {
         if (sink != null) sink.send("error", null, Map.of("code", code, "reason", reason));
@@ -130,7 +139,8 @@ public class ChatSocket {
     @OnClose
     public void close(@PathParam("id") String id) {
         ConnectionSink sink = SINKS.remove(connection.id());
-        ACCOUNTS.remove(connection.id());
+        UUID account = ACCOUNTS.remove(connection.id());
+        if (account != null) quotas.closeSocket(account);
         if (sink == null) return; // the open callback never ran (e.g. the app stopped first): nothing was started
         sink.closed();
         try {
