@@ -6,6 +6,7 @@ import java.util.UUID;
 import org.groundchat.security.Caller;
 import org.groundchat.security.Quotas;
 import jakarta.ws.rs.Consumes;
+import jakarta.ws.rs.DELETE;
 import jakarta.ws.rs.GET;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
@@ -64,6 +65,14 @@ public class ImageResource {
         // an image id never changes its bytes, but only its owners may see them: no shared caches
         return Response.ok(images.content(e.id, account), e.mimeType)
                 .header("Cache-Control", "private, max-age=31536000, immutable").build();
+    }
+
+    /** The caller gives the image up (409 image_in_use while one of their conversations shows it). */
+    @DELETE
+    @Path("/{id}")
+    public Response delete(@PathParam("id") String id) {
+        images.delete(Ids.parse(id, "image"), account());
+        return Response.noContent().build();
     }
 
     @POST

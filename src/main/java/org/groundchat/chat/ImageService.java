@@ -95,6 +95,31 @@ public class ImageService {
         return requireOwned(id, account).content;
     }
 
+    /**
+     * The account gives the image up; once nobody owns it, its bytes are deleted. Refused with 409 while one of the
+     * account's conversations still shows it (the conversation would lose its picture).
+     */
+    @Transactional
+    public void delete(UUID id, UUID account) {
+        requireOwned(id, account);
+        var em = ImageEntity.getEntityManager();
+        long inUse = ((Number) em.createNativeQuery("select count(distinct c.id) from conversations c "
+                + "left join messages m on m.conversation_id = c.id "
+                + "where c.account_id = ?2 and (c.image_id = ?1 or m.image_id = ?1)")
+                .setParameter(1, id).setParameter(2, account).getSingleResult()).longValue();
+        if (inUse > 0) {
+            throw ApiException.conflict("image_in_use", inUse + (inUse == 1 ? " of your conversations shows" : " of your "
+                    + "conversations show") + " this image; delete " + (inUse == 1 ? "it" : "them") + " first.");
+        }
+        em.createNativeQuery("delete from image_owners where image_id = ?1 and account_id = ?2")
+                .setParameter(1, id).setParameter(2, account).executeUpdate();
+        // nobody else owns it and no conversation shows it: the bytes go too
+        em.createNativeQuery("delete from images i where i.id = ?1 "
+                + "and not exists (select 1 from image_owners o where o.image_id = i.id) "
+                + "and not exists (select 1 from conversations c where c.image_id = i.id) "
+                + "and not exists (select 1 from messages m where m.image_id = i.id)").setParameter(1, id).executeUpdate();
+    }
+
     /** Bytes of all images the account owns (each counted in full, though identical bytes are stored once). */
     @Transactional
     public long storedBytes(UUID account) {

@@ -134,6 +134,26 @@ class AccessControlTest {
     }
 
     @Test
+    void anOwnerDeletesAnImageOnceNoConversationShowsItAndOtherOwnersKeepIt() throws Exception {
+        String alice = newUserToken("user");
+        String bob = newUserToken("user");
+        byte[] bytes = java.nio.file.Files.readAllBytes(java.nio.file.Path.of("models/default/golden/case3.png"));
+        String image = as(alice).multiPart("file", "s.png", bytes, "image/png").post("/api/images").then().statusCode(201)
+                .extract().path("id");
+        as(bob).multiPart("file", "s.png", bytes, "image/png").post("/api/images").then().statusCode(201);
+        String conv = as(alice).contentType(ContentType.JSON).body("{\"imageId\":\"" + image + "\"}")
+                .post("/api/conversations").then().statusCode(201).extract().path("id");
+        as(alice).delete("/api/images/" + image).then().statusCode(409).body("error", equalTo("image_in_use"));
+        as(alice).get("/api/images/" + image).then().statusCode(200);
+        as(alice).delete("/api/conversations/" + conv).then().statusCode(204);
+        as(alice).delete("/api/images/" + image).then().statusCode(204);
+        as(alice).get("/api/images/" + image).then().statusCode(404).body("error", equalTo("unknown_image"));
+        as(bob).get("/api/images/" + image).then().statusCode(200); // bob's upload of the same bytes stays his
+        as(bob).delete("/api/images/" + image).then().statusCode(204);
+        as(bob).get("/api/images/" + image).then().statusCode(404);
+    }
+
+    @Test
     void aRevokedTokenStopsWorkingAtOnce() {
         String token = newUserToken("user");
         as(token).get("/api/me").then().statusCode(200);
