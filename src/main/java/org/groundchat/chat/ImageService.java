@@ -1,6 +1,7 @@
 package org.groundchat.chat;
 
 import io.quarkus.narayana.jta.QuarkusTransaction;
+import jakarta.annotation.PostConstruct;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.transaction.Transactional;
 import jakarta.inject.Inject;
@@ -18,12 +19,25 @@ import java.io.IOException;
 import java.time.Instant;
 import java.util.Iterator;
 import java.util.UUID;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 /** Validates and stores uploaded images; identical bytes map to one stored image. */
 @ApplicationScoped
 public class ImageService {
+    private static final int DECODE_WAIT_SECONDS = 30;
+
     @Inject
     ImageLimits limits;
+    @ConfigProperty(name = "groundchat.image.max-concurrent-decodes", defaultValue = "2")
+    int maxConcurrentDecodes;
+    private Semaphore decodes;
+
+    @PostConstruct
+    void init() {
+        decodes = new Semaphore(maxConcurrentDecodes, true);
+    }
 
     /**
      * Stores the image (or finds the identical one) and makes the account one of its owners. 413 when too big, 415
@@ -43,17 +57,15 @@ public class ImageService {
             throw new ApiException(413, "image_too_large", "The file has " + bytes.length
                     + " bytes; the limit is " + limits.maxBytes() + " bytes.");
         }
+        // identical bytes were decoded and checked when first stored: no second decode
+        ImageEntity known = findBySha(ImageDecoder.sha256Hex(bytes));
+        if (known != null) return known;
         long pixels = headerPixels(bytes);
         if (pixels > limits.maxPixels()) {
             throw new ApiException(413, "image_too_large", "The image has " + pixels
                     + " pixels; the limit is " + limits.maxPixels() + " pixels.");
         }
-        DecodedImage decoded;
-        try {
-            decoded = ImageDecoder.decode(bytes, limits.maxPixels());
-        } catch (ImageRejectedException e) {
-            throw new ApiException(415, "not_an_image", e.getMessage());
-        }
+        DecodedImage decoded = decodeBounded(bytes);
         ImageEntity existing = findBySha(decoded.sha256());
         if (existing != null) return existing;
         try {
@@ -63,6 +75,30 @@ public class ImageService {
             ImageEntity winner = findBySha(decoded.sha256());
             if (winner != null) return winner;
             throw e;
+        }
+    }
+
+    /**
+     * A decode holds up to width*height*4 bytes of pixels (160 MB at the pixel limit), so only a few run at once;
+     * the others wait their turn, and give up with 503 after a while rather than pile up in memory.
+     */
+    private DecodedImage decodeBounded(byte[] bytes) {
+        boolean admitted;
+        try {
+            admitted = decodes.tryAcquire(DECODE_WAIT_SECONDS, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            admitted = false;
+        }
+        if (!admitted) {
+            throw new ApiException(503, "busy", "Too many images are being read right now; try again in a moment.");
+        }
+        try {
+            return ImageDecoder.decode(bytes, limits.maxPixels());
+        } catch (ImageRejectedException e) {
+            throw new ApiException(415, "not_an_image", e.getMessage());
+        } finally {
+            decodes.release();
         }
     }
 

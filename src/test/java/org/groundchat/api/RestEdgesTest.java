@@ -29,6 +29,34 @@ class RestEdgesTest {
     }
 
     @Test
+    void concurrentUploadsOfLargeImagesAllSucceedThroughTheBoundedDecoder() throws Exception {
+        // more uploads at once than decodes may run (groundchat.image.max-concurrent-decodes = 2): the rest wait
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(6);
+        try {
+            var statuses = new java.util.ArrayList<java.util.concurrent.Future<Integer>>();
+            for (int k = 0; k < 6; k++) {
+                byte[] png = noisePng(900, 900, 100 + k);
+                statuses.add(pool.submit(() -> given().multiPart("file", "n.png", png, "image/png").post("/api/images")
+                        .then().extract().statusCode()));
+            }
+            for (var s : statuses) org.junit.jupiter.api.Assertions.assertEquals(201, s.get());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private static byte[] noisePng(int w, int h, long seed) throws java.io.IOException {
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(w, h, java.awt.image.BufferedImage.TYPE_INT_RGB);
+        java.util.Random random = new java.util.Random(seed);
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) img.setRGB(x, y, random.nextInt(1 << 24));
+        }
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        javax.imageio.ImageIO.write(img, "png", out);
+        return out.toByteArray();
+    }
+
+    @Test
     void aHugePageIsRefusedNotAServerError() {
         given().get("/api/conversations?page=2147483647").then().statusCode(400)
                 .body("error", equalTo("invalid_page")).body("reason", containsString("between 0 and"));
