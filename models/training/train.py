@@ -240,7 +240,7 @@ def describer_losses(model, cache, tok, scene_ids, feature_map, rng, args):
                                                   model.box_encoder(batch["slot_box"], feature_map[slot_images]))
     logits, _, _ = image_free_decoder(model, x, rng)
     tgt = batch["target"][:, 1:]
-    return {"describe": F.cross_entropy(logits[:, :-1][tgt], batch["ids"][:, 1:][tgt])}
+    return {"describe": args.lm_weight * F.cross_entropy(logits[:, :-1][tgt], batch["ids"][:, 1:][tgt])}
 
 
 def train_step(model, cache, tok, rng, stage, cfg, args):
@@ -277,7 +277,7 @@ def conversation_losses(model, cache, encs, scene_ids, image_embeds, feature_map
     pos = torch.arange(l).view(1, l).expand(n, l)
     logits, hidden, _ = model.decoder(x, torch.ones(n, l, dtype=torch.long), pos)
     tgt = batch["target"][:, 1:]
-    losses["lm"] = F.cross_entropy(logits[:, :-1][tgt], batch["ids"][:, 1:][tgt])
+    losses["lm"] = args.lm_weight * F.cross_entropy(logits[:, :-1][tgt], batch["ids"][:, 1:][tgt])
     gt = torch.tensor([cache["objects"][scene_ids[b]][o]["box"] for b, o in batch["at_object"]], dtype=torch.float32)
     h_at = hidden[batch["at_index"]]
     b_at = batch["at_index"][0]
@@ -323,6 +323,8 @@ def main():
     ap.add_argument("--max-len", type=int, default=224)
     ap.add_argument("--stage1", type=float, default=0.3)
     ap.add_argument("--box-weight", type=float, default=4.0)
+    ap.add_argument("--lm-weight", type=float, default=1.0, help="weight of the language-model losses (answers and the "
+                    "region describer): in the shared decoder the box losses' gradients are ~7x the LM's at weight 1")
     ap.add_argument("--mask-objects", type=int, default=24)
     ap.add_argument("--extra-images", type=int, default=0, help="images per step beyond the conversations' own, "
                     "for the perception and phrase-locator losses only")
