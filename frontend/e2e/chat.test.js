@@ -36,12 +36,12 @@ before(async () => {
 const ADMIN_PASSWORD = process.env.GROUNDCHAT_ADMIN_PASSWORD || 'test-admin-password';
 
 /** Signs in through the form (every new browser context starts signed out); a wrong password leaves the form up. */
-async function signIn(p, password = ADMIN_PASSWORD) {
+async function signIn(p, password = ADMIN_PASSWORD, username = 'admin') {
   await p.locator('#login-screen:not([hidden])').waitFor();
-  await p.locator('#login-user').fill('admin');
+  await p.locator('#login-user').fill(username);
   await p.locator('#login-password').fill(password);
   await p.locator('#login-btn').click();
-  if (password === ADMIN_PASSWORD) await p.locator('#app:not([hidden])').waitFor();
+  if (password === ADMIN_PASSWORD || username !== 'admin') await p.locator('#app:not([hidden])').waitFor();
   else await p.locator('#login-error:not([hidden])').waitFor();
 }
 
@@ -305,6 +305,33 @@ test('a queued answer shows its place and Stop cancels it', async () => {
   const last = page.locator('.message.assistant').last();
   assert.equal(await last.getAttribute('data-status'), 'cancelled');
   await page.screenshot({ path: join(SHOTS, '10-stopped.png') });
+});
+
+test('an admin adds a user, who signs in and sees only their own (empty) conversation list', async () => {
+  const name = `user${Date.now() % 100000}`;
+  await page.locator('#who').click();
+  await page.locator('#account[open]').waitFor();
+  await page.locator('#user-name').fill(name);
+  await page.locator('#user-password').fill('a-long-password');
+  await page.locator('#user-form button[type=submit]').click();
+  await page.locator('#user-list li', { hasText: name }).waitFor();
+  await page.locator('#token-name').fill('e2e');
+  await page.locator('#token-form button[type=submit]').click();
+  assert.match(await page.locator('#new-token:not([hidden])').textContent(), /gc_/);
+  await page.screenshot({ path: join(SHOTS, '11-account-dialog.png') });
+  await page.locator('#account-close').click();
+  assert.ok(await page.locator('#conv-list li').count() > 0, 'the admin has conversations from the earlier tests');
+
+  const other = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  other.setDefaultTimeout(TIMEOUT);
+  try {
+    await other.goto(BASE);
+    await signIn(other, 'a-long-password', name);
+    await other.locator('#conv-empty:not([hidden])').waitFor();
+    assert.equal(await other.locator('#conv-list li').count(), 0, 'a new user sees none of the admin\'s conversations');
+  } finally {
+    await other.close();
+  }
 });
 
 test('sign out: the sign-in form comes back and the session no longer reaches the API', async () => {

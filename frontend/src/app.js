@@ -6,6 +6,7 @@ import { api } from './api.js';
 import { ConversationSocket } from './socket.js';
 import { ImageStage } from './canvas-overlay.js';
 import { regionColor } from './colors.js';
+import { AccountDialog } from './account.js';
 
 const $ = (id) => document.getElementById(id);
 const SUGGESTIONS = ['describe the image .', 'find all circles .', 'how many red objects are there ?', 'is there a blue star ?'];
@@ -480,11 +481,14 @@ async function start() {
   $('login-screen').hidden = true;
   $('app').hidden = false;
   $('who').textContent = me.username;
+  $('who').hidden = false;
+  $('who').onclick = () => account.open(me);
   $('logout').hidden = false;
   refreshList();
   if (location.hash.length > 1) openConversation(location.hash.slice(1));
 }
 
+const account = new AccountDialog(toast);
 window.addEventListener('groundchat:signed-out', () => showLogin());
 $('login-form').addEventListener('submit', async (e) => {
   e.preventDefault();
