@@ -119,7 +119,7 @@ public class TurnCoordinator {
     public Turn regenerate(UUID conversationId, TurnSink sink) {
         Turn turn = reserve(conversationId, sink);
         try {
-            TurnStore.Accepted a = store.dropLastAnswer(conversationId);
+            TurnStore.Accepted a = store.answerToRegenerate(conversationId);
             sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage(), "regenerate", true));
             enqueue(turn, a, GenerationOptions.greedy());
             return turn;
@@ -191,7 +191,7 @@ public class TurnCoordinator {
         StringBuilder partial = new StringBuilder();
         try {
             if (turn.cancel.isCancelled()) {
-                finish(turn, messageId, "cancelled", null, "", "cancelled before it started", first, queueMs);
+                finish(turn, messageId, a.replaces(), "cancelled", null, "", "cancelled before it started", first, queueMs);
                 return;
             }
             List<PromptTurn> prompt = store.promptTurns(a.conversationId(), a.userMessageId());
@@ -214,17 +214,17 @@ public class TurnCoordinator {
                 }
             });
             boolean cancelled = r.finishReason() == FinishReason.CANCELLED;
-            finish(turn, messageId, cancelled ? "cancelled" : "complete", r, null, cancelled ? "cancelled" : null, first, queueMs);
+            finish(turn, messageId, a.replaces(), cancelled ? "cancelled" : "complete", r, null, cancelled ? "cancelled" : null,
+                    first, queueMs);
         } catch (InferenceException | ApiException e) {
             LOG.infof("answer failed: %s", e.getMessage());
-            store.finishAnswer(messageId, "failed", null, partial.toString(), e.getMessage(), first, null);
+            store.finishAnswer(messageId, a.replaces(), "failed", null, partial.toString(), e.getMessage(), first, null);
             release(turn);
             turn.sink.send("error", turn.id, Map.of("code", e instanceof ApiException ae ? ae.code() : "generation_failed",
                     "reason", e.getMessage()));
         } catch (RuntimeException e) {
             LOG.error("answer failed", e);
-            store.finishAnswer(messageId, "failed", null, partial.toString(), "internal error: " + e.getClass().getSimpleName(),
-                    first, null);
+            store.finishAnswer(messageId, a.replaces(), "failed", null, partial.toString(), "internal error", first, null);
             release(turn);
             turn.sink.send("error", turn.id, Map.of("code", "internal_error", "reason", "The answer failed: internal error."));
         }
@@ -238,11 +238,11 @@ public class TurnCoordinator {
         active.remove(turn.conversationId, turn);
     }
 
-    private void finish(Turn turn, UUID messageId, String status, GenerationResult r, String partial, String reason, int first,
-                        double queueMs) {
+    private void finish(Turn turn, UUID messageId, UUID replaces, String status, GenerationResult r, String partial,
+                        String reason, int first, double queueMs) {
         Map<String, Object> timings = r == null ? Map.of("queueMs", queueMs) : EventJson.timings(r.timings(), queueMs);
-        MessageJson stored = store.finishAnswer(messageId, status, r, partial, "complete".equals(status) ? null : reason,
-                first, timings);
+        MessageJson stored = store.finishAnswer(messageId, replaces, status, r, partial,
+                "complete".equals(status) ? null : reason, first, timings);
         release(turn);
         if ("complete".equals(status)) {
             turn.sink.send("done", turn.id, Map.of("message", stored, "timings", timings,

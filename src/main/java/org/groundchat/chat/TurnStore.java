@@ -39,7 +39,8 @@ public class TurnStore {
     GroundingEngine engine;
 
     /** What a validated, stored user turn needs for generation. */
-    public record Accepted(UUID conversationId, UUID userMessageId, UUID imageId, MessageJson userMessage) {}
+    /** replaces: the answer a regenerate will replace once the new one completes (null for a new turn). */
+    public record Accepted(UUID conversationId, UUID userMessageId, UUID imageId, MessageJson userMessage, UUID replaces) {}
 
     /** Validates and stores a user turn with its drawn regions (numbered now). Nothing is stored on a bad turn. */
     @Transactional
@@ -93,7 +94,7 @@ public class TurnStore {
         if ("New conversation".equals(c.title)) c.title = abbreviate(resolved.display());
         c.updatedAt = Instant.now();
         RegionEntity.flush();
-        return new Accepted(conversationId, m.id, imageId, MessageJson.of(m, RegionEntity.list("messageId", m.id)));
+        return new Accepted(conversationId, m.id, imageId, MessageJson.of(m, RegionEntity.list("messageId", m.id)), null);
     }
 
     /** Creates the assistant message in state "streaming" so an interrupted answer is never a silent gap. */
@@ -118,10 +119,26 @@ public class TurnStore {
         return image.content;
     }
 
-    /** Stores the answer's end state (complete, cancelled or failed) with its regions, masks and points. */
+    /**
+     * Stores the answer's end state (complete, cancelled or failed) with its regions, masks and points. For a
+     * regenerate ({@code replaces} set): a complete answer deletes the old one; otherwise the new one is dropped and
+     * the old answer, still stored, is returned.
+     */
     @Transactional
-    public MessageJson finishAnswer(UUID messageId, String status, GenerationResult r, String partialText, String reason,
-                                    int firstNumber, Map<String, Object> timings) {
+    public MessageJson finishAnswer(UUID messageId, UUID replaces, String status, GenerationResult r, String partialText,
+                                    String reason, int firstNumber, Map<String, Object> timings) {
+        if (replaces != null) {
+            MessageEntity old = MessageEntity.findById(replaces);
+            if (!MessageEntity.COMPLETE.equals(status) && old != null) {
+                RegionEntity.delete("messageId", messageId);
+                MessageEntity.deleteById(messageId);
+                return MessageJson.of(old, RegionEntity.list("messageId", old.id));
+            }
+            if (old != null) {
+                RegionEntity.delete("messageId", old.id);
+                old.delete();
+            }
+        }
         MessageEntity m = MessageEntity.findById(messageId);
         m.status = status;
         m.errorReason = reason;
@@ -197,31 +214,40 @@ public class TurnStore {
         return turns;
     }
 
-    /** Removes the last answer (for regenerate) and returns the user message it answered. */
+    /**
+     * For regenerate: the last user message and the answer to replace. The old answer stays until the new one
+     * completes (finishAnswer swaps them), so a stopped, failed or interrupted regenerate loses nothing.
+     */
     @Transactional
-    public Accepted dropLastAnswer(UUID conversationId) {
+    public Accepted answerToRegenerate(UUID conversationId) {
         ConversationService.require(conversationId);
         List<MessageEntity> all = MessageEntity.ofConversation(conversationId);
         if (all.isEmpty()) throw ApiException.badRequest("nothing_to_regenerate", "The conversation has no message yet.");
         MessageEntity last = all.get(all.size() - 1);
         MessageEntity user = last;
+        UUID replaces = null;
         if (MessageEntity.ASSISTANT.equals(last.role)) {
             if (MessageEntity.STREAMING.equals(last.status)) {
                 throw ApiException.conflict("turn_in_progress", "An answer is still being generated.");
             }
-            RegionEntity.delete("messageId", last.id);
-            last.delete();
+            replaces = last.id;
             user = all.size() > 1 ? all.get(all.size() - 2) : null;
         }
         if (user == null || !MessageEntity.USER.equals(user.role)) {
             throw ApiException.badRequest("nothing_to_regenerate", "There is no user message to answer again.");
         }
-        return new Accepted(conversationId, user.id, user.imageId, MessageJson.of(user, RegionEntity.list("messageId", user.id)));
+        return new Accepted(conversationId, user.id, user.imageId, MessageJson.of(user, RegionEntity.list("messageId", user.id)),
+                replaces);
     }
 
     /** At startup: answers left "streaming" by a crash or a kill are marked failed, never left as silent gaps. */
     @Transactional
     public int failInterrupted() {
+        // a regenerate's unfinished answer follows the answer it was to replace: drop it, the old one stays
+        MessageEntity.getEntityManager().createNativeQuery("delete from messages m where m.status = 'streaming' "
+                + "and m.role = 'assistant' and exists (select 1 from messages p where p.conversation_id = m.conversation_id "
+                + "and p.role = 'assistant' and p.seq = (select max(q.seq) from messages q "
+                + "where q.conversation_id = m.conversation_id and q.seq < m.seq))").executeUpdate();
         return MessageEntity.update("status = ?1, errorReason = ?2 where status = ?3", MessageEntity.FAILED,
                 "interrupted: the server stopped while this answer was being generated", MessageEntity.STREAMING);
     }
