@@ -307,6 +307,27 @@ test('a queued answer shows its place and Stop cancels it', async () => {
   await page.screenshot({ path: join(SHOTS, '10-stopped.png') });
 });
 
+test('a plain 390 px window (no device emulation): nothing is wider than the window and every control is on screen', async () => {
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  phone.setDefaultTimeout(TIMEOUT);
+  try {
+    await phone.goto(page.url());
+    await signIn(phone);
+    await phone.locator('#frame:not([hidden]) img').waitFor();
+    const width = await phone.evaluate(() => window.innerWidth);
+    assert.equal(width, 390);
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow} px wider than the window`);
+    for (const id of ['send-btn', 'new-conversation', 'export-json', 'export-coco', 'conn-status', 'logout', 'download-png']) {
+      const box = await phone.locator(`#${id}`).boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `#${id} is on screen (${JSON.stringify(box)})`);
+    }
+    await phone.screenshot({ path: join(SHOTS, '12-phone-390.png'), fullPage: true });
+  } finally {
+    await phone.close();
+  }
+});
+
 test('an admin adds a user, who signs in and sees only their own (empty) conversation list', async () => {
   const name = `user${Date.now() % 100000}`;
   await page.locator('#who').click();
