@@ -87,6 +87,23 @@ test('ask for an object: its box is drawn where the object is and its phrase is 
   await page.screenshot({ path: join(SHOTS, '2-grounded-answer.png') });
 });
 
+test('clicking [n] in an answer puts the reference into the message box, with no script error', async () => {
+  const errors = [];
+  const onError = (e) => errors.push(e.message);
+  page.on('pageerror', onError);
+  try {
+    await page.locator('#composer-text').fill('');
+    const ref = page.locator('.message.assistant .ref').last();
+    const label = await ref.textContent();
+    await ref.click();
+    assert.equal((await page.locator('#composer-text').inputValue()).trim(), label);
+    assert.deepEqual(errors, []);
+    await page.locator('#composer-text').fill('');
+  } finally {
+    page.off('pageerror', onError);
+  }
+});
+
 test('draw a box and get a region caption', async () => {
   const c = golden.cases[SPARSE];
   const t = c.truth[0].box_px;

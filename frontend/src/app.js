@@ -244,7 +244,8 @@ function appendWithRefs(container, s) {
     b.style.setProperty('--c', regionColor(n));
     b.textContent = m[0];
     b.setAttribute('aria-label', `Region ${n}: insert into message`);
-    b.addEventListener('click', () => insertReference(m[0]));
+    const ref = `[${n}]`; // not m[0]: the loop variable is null by the time anyone clicks
+    b.addEventListener('click', () => insertReference(ref));
     b.addEventListener('pointerenter', () => highlight(n));
     b.addEventListener('pointerleave', () => highlight(null));
     container.appendChild(b);

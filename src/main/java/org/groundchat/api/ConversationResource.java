@@ -82,11 +82,9 @@ public class ConversationResource {
     @Path("/{id}")
     public Response delete(@PathParam("id") String id) {
         var conversationId = Ids.parse(id, "conversation");
-        conversations.requireAccess(conversationId, account());
-        if (turns.isActive(conversationId)) {
-            throw ApiException.conflict("turn_in_progress", "An answer is being generated; cancel it before deleting.");
-        }
-        conversations.delete(conversationId, account());
+        UUID account = account();
+        conversations.requireAccess(conversationId, account);
+        turns.whileNoTurn(conversationId, () -> conversations.delete(conversationId, account));
         return Response.noContent().build();
     }
 

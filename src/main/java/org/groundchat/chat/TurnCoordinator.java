@@ -143,7 +143,22 @@ public class TurnCoordinator {
         if (t != null && t.sink == sink) t.cancel.cancel();
     }
 
-    public boolean isActive(UUID conversationId) { return active.containsKey(conversationId); }
+    /**
+     * Runs an action (deleting the conversation) while holding the conversation's turn slot: a turn that arrives
+     * meanwhile gets turn_in_progress, one that arrives after finds the conversation gone (unknown_conversation),
+     * and none can be half-stored into a conversation being deleted. 409 turn_in_progress while an answer runs.
+     */
+    public void whileNoTurn(UUID conversationId, Runnable action) {
+        Turn guard = new Turn(conversationId, (type, turnId, payload) -> { });
+        if (active.putIfAbsent(conversationId, guard) != null) {
+            throw ApiException.conflict("turn_in_progress", "An answer is being generated; cancel it before deleting.");
+        }
+        try {
+            action.run();
+        } finally {
+            active.remove(conversationId, guard);
+        }
+    }
 
     private Turn reserve(UUID conversationId, TurnSink sink) {
         Turn turn = new Turn(conversationId, sink);

@@ -165,6 +165,45 @@ class ChatServiceTest {
     }
 
     @Test
+    void aDeleteRacingATurnGivesEachAClearAnswerAndNeverBreaksTheSocket() throws Exception {
+        String image = upload(goldenImage(SPARSE));
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            for (int i = 0; i < 30; i++) {
+                String conv = conversation();
+                try (WsClient ws = new WsClient(connector, base, conv)) {
+                    var turn = pool.submit(() -> ws.send(turn("where is the red circle ?", image, null)));
+                    var delete = pool.submit(() -> given().delete("/api/conversations/" + conv).then().extract().statusCode());
+                    turn.get();
+                    int status = delete.get();
+                    assertTrue(status == 204 || status == 409, "DELETE answered " + status);
+                    List<JsonNode> heard = ws.until(e -> Set.of("accepted", "error").contains(e.path("type").asText()),
+                            java.time.Duration.ofSeconds(30));
+                    JsonNode first = heard.get(heard.size() - 1);
+                    if (first.path("type").asText().equals("error")) {
+                        // the delete won (or was under way): the turn hears why, and nothing else is wrong
+                        assertTrue(Set.of("unknown_conversation", "turn_in_progress").contains(first.path("code").asText()),
+                                first.toString());
+                        assertEquals(204, status);
+                    } else {
+                        // the turn won: DELETE got 409 while it ran (or 204 once it had finished); the answer ends whole
+                        List<JsonNode> rest = ws.until(e -> Set.of("done", "cancelled", "error").contains(e.path("type").asText()),
+                                java.time.Duration.ofSeconds(60));
+                        assertEquals("done", rest.get(rest.size() - 1).path("type").asText(), rest.toString());
+                    }
+                    // the socket is still there and answers
+                    ws.send("{\"type\":\"bogus\"}");
+                    List<JsonNode> replies = ws.untilType("error");
+                    JsonNode reply = replies.get(replies.size() - 1);
+                    assertTrue(Set.of("unknown_type", "unknown_conversation").contains(reply.path("code").asText()), reply.toString());
+                }
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
     void aStoppedRegenerateKeepsTheAnswerItWasToReplace() throws Exception {
         String image = upload(goldenImage(SPARSE));
         String conv = conversation();
