@@ -222,8 +222,8 @@ class Evaluator:
                 hit += any(box_iou(b, gt) >= 0.5 and c == want for b, c in captions)
         self.rows.append(("Dense captioning recall@0.5 (box and caption right)", hit / max(1, total), total, ""))
 
-    def markdown(self, command, seconds, budget=""):
-        lines = ["# Evaluation of the contract-2 candidate model (models/candidate)", "",
+    def markdown(self, command, seconds, budget="", bundle="models/candidate"):
+        lines = [f"# Evaluation of the model in {bundle}", "",
                  f"Produced by `{command}` ({seconds / 60:.1f} min on this machine, one process per core).",
                  *([f"Training budget of these weights: {budget}", ""] if budget else []),
                  "Held-out scenes (seeds >= 900000000, disjoint from training), greedy decoding with the",
@@ -307,8 +307,10 @@ def main():
         print(" | ".join(f"{r[1]:.3f}" for r in ev.rows))
         print(f"{time.time() - t0:.0f}s")
         return
-    cmd = "/usr/bin/python3 models/training/evaluate.py" + ("" if a.n == 1000 else f" --n {a.n}")
-    md = ev.markdown(cmd, time.time() - t0, a.budget)
+    bundle = os.path.relpath(os.path.dirname(os.path.abspath(a.out)))
+    cmd = "/usr/bin/python3 models/training/evaluate.py" + ("" if a.n == 1000 else f" --n {a.n}") \
+        + ("" if bundle == "models/candidate" else f" --checkpoint {bundle}/pytorch_model.pt --out {a.out}")
+    md = ev.markdown(cmd, time.time() - t0, a.budget, bundle)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
         f.write(md)
