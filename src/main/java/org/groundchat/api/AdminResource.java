@@ -1,6 +1,5 @@
 package org.groundchat.api;
 
-import io.quarkus.security.identity.SecurityIdentity;
 import jakarta.annotation.security.RolesAllowed;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
@@ -24,8 +23,6 @@ import org.groundchat.security.Accounts;
 public class AdminResource {
     @Inject
     Accounts accounts;
-    @Inject
-    SecurityIdentity identity;
 
     public record CreateBody(String username, String password, String role) {}
 

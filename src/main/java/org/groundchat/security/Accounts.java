@@ -69,13 +69,13 @@ public class Accounts {
         Optional<AccountEntity> a = username == null ? Optional.empty() : AccountEntity.findByUsername(username);
         boolean ok = PasswordHasher.matches(password == null ? "" : password,
                 a.map(x -> x.passwordHash).orElse(PasswordHasher.DUMMY_HASH));
-        return a.filter(x -> ok && !x.disabled).map(x -> new Caller(x.id, x.username, x.role));
+        return a.filter(x -> ok && !x.disabled).map(Caller::of);
     }
 
     /** The caller for a session of this username, if the account still exists and is enabled. */
     @Transactional
     public Optional<Caller> current(String username) {
-        return AccountEntity.findByUsername(username).filter(a -> !a.disabled).map(a -> new Caller(a.id, a.username, a.role));
+        return AccountEntity.findByUsername(username).filter(a -> !a.disabled).map(Caller::of);
     }
 
     /** The caller for an API token (or the configured bootstrap token); empty when unknown, revoked or disabled. */
@@ -83,14 +83,14 @@ public class Accounts {
     public Optional<Caller> signInWithToken(String token) {
         if (token == null || token.isEmpty()) return Optional.empty();
         if (bootstrapToken.filter(b -> !b.isBlank() && sameSecret(b, token)).isPresent()) {
-            return firstAdmin().map(x -> new Caller(x.id, x.username, x.role));
+            return firstAdmin().map(Caller::of);
         }
         ApiTokenEntity t = ApiTokenEntity.find("tokenHash", PasswordHasher.sha256(token)).firstResult();
         if (t == null) return Optional.empty();
         AccountEntity a = AccountEntity.findById(t.accountId);
         if (a == null || a.disabled) return Optional.empty();
         t.lastUsedAt = Instant.now();
-        return Optional.of(new Caller(a.id, a.username, a.role));
+        return Optional.of(Caller.of(a));
     }
 
     private static boolean sameSecret(String a, String b) {

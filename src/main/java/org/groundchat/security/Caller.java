@@ -5,6 +5,7 @@ import io.quarkus.security.runtime.QuarkusPrincipal;
 import io.quarkus.security.runtime.QuarkusSecurityIdentity;
 import java.util.UUID;
 import org.groundchat.api.ApiException;
+import org.groundchat.persistence.AccountEntity;
 
 /** The signed-in account behind a request: what ownership checks compare against. */
 public record Caller(UUID accountId, String username, String role) {
@@ -12,6 +13,10 @@ public record Caller(UUID accountId, String username, String role) {
 
     public boolean admin() {
         return "admin".equals(role);
+    }
+
+    static Caller of(AccountEntity account) {
+        return new Caller(account.id, account.username, account.role);
     }
 
     SecurityIdentity identity() {

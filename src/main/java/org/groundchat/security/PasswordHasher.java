@@ -1,11 +1,10 @@
 package org.groundchat.security;
 
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.security.SecureRandom;
 import java.util.Base64;
-import java.util.HexFormat;
 import org.bouncycastle.crypto.generators.OpenBSDBCrypt;
+import org.groundchat.inference.ImageDecoder;
 
 /** bcrypt for passwords (slow on purpose), SHA-256 for API tokens (long random secrets need no stretching). */
 public final class PasswordHasher {
@@ -34,11 +33,7 @@ public final class PasswordHasher {
     static final String DUMMY_HASH = hash("no such account");
 
     public static String sha256(String token) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(token.getBytes(StandardCharsets.UTF_8)));
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return ImageDecoder.sha256Hex(token.getBytes(StandardCharsets.UTF_8));
     }
 
     /** A random secret of {@code bytes} bytes, URL-safe Base64 without padding. */
