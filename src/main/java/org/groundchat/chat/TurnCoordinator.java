@@ -261,7 +261,8 @@ public class TurnCoordinator {
         release(turn);
         if ("complete".equals(status)) {
             turn.sink.send("done", turn.id, Map.of("message", stored, "timings", timings,
-                    "usage", Map.of("promptTokens", r.promptTokens(), "completionTokens", r.completionTokens())));
+                    "usage", Map.of("promptTokens", r.promptTokens(), "completionTokens", r.completionTokens()),
+                    "finishReason", r.finishReason() == FinishReason.LENGTH ? "length" : "stop"));
         } else {
             turn.sink.send("cancelled", turn.id, Map.of("message", stored));
         }

@@ -97,6 +97,19 @@ public class TurnStore {
         return new Accepted(conversationId, m.id, imageId, MessageJson.of(m, RegionEntity.list("messageId", m.id)), null);
     }
 
+    /**
+     * An answer a client brings along (the history of an OpenAI-style request): stored complete, without regions,
+     * so later prompts read it like any earlier answer.
+     */
+    @Transactional
+    public void storeClientAnswer(UUID conversationId, UUID imageId, String text) {
+        MessageEntity m = newMessage(conversationId, MessageEntity.ASSISTANT, imageId);
+        m.displayText = text;
+        m.modelText = text;
+        m.status = MessageEntity.COMPLETE;
+        m.persist();
+    }
+
     /** Creates the assistant message in state "streaming" so an interrupted answer is never a silent gap. */
     @Transactional
     public UUID startAnswer(UUID conversationId, UUID imageId) {

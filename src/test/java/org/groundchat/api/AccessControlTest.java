@@ -30,7 +30,7 @@ import org.junit.jupiter.api.Test;
 
 /** Nobody gets in without signing in, and nobody reaches another account's conversations, images or tokens. */
 @QuarkusTest
-class AccessControlTest {
+public class AccessControlTest {
     @TestHTTPResource("/")
     URL url;
     @TestHTTPResource("/")
@@ -39,7 +39,7 @@ class AccessControlTest {
     Instance<BasicWebSocketConnector> connector;
 
     /** A new account (made by the admin) and an API token for it. */
-    static String newUserToken(String role) {
+    public static String newUserToken(String role) {
         String name = "u" + UUID.randomUUID().toString().substring(0, 8);
         given().contentType(ContentType.JSON).body("{\"username\":\"" + name + "\",\"password\":\"password-" + name
                 + "\",\"role\":\"" + role + "\"}").post("/api/admin/users").then().statusCode(201);

@@ -1,0 +1,61 @@
+package org.groundchat.openai;
+
+import jakarta.ws.rs.core.MediaType;
+import jakarta.ws.rs.core.Response;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.groundchat.api.ApiException;
+import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
+
+/**
+ * An error of the OpenAI-compatible endpoints, in OpenAI's shape ({@code {"error": {"message", "type", "param",
+ * "code"}}}) so that OpenAI clients raise their usual exceptions with a readable message.
+ */
+public class OpenAiException extends RuntimeException {
+    private final int status;
+    private final String type;
+    private final String code;
+    private final String param;
+
+    public OpenAiException(int status, String type, String code, String param, String message) {
+        super(message);
+        this.status = status;
+        this.type = type;
+        this.code = code;
+        this.param = param;
+    }
+
+    static OpenAiException invalid(String param, String code, String message) {
+        return new OpenAiException(400, "invalid_request_error", code, param, message);
+    }
+
+    /** The core's errors keep their status and code; the type follows OpenAI's names for those statuses. */
+    static OpenAiException of(ApiException e) {
+        String type = switch (e.status()) {
+            case 400, 413, 422 -> "invalid_request_error";
+            case 404 -> "not_found_error";
+            case 409 -> "conflict_error";
+            case 429 -> "rate_limit_error";
+            default -> "server_error";
+        };
+        return new OpenAiException(e.status(), type, e.code(), null, e.reason());
+    }
+
+    public int status() { return status; }
+
+    Map<String, Object> body() {
+        Map<String, Object> error = new LinkedHashMap<>();
+        error.put("message", getMessage());
+        error.put("type", type);
+        error.put("param", param);
+        error.put("code", code);
+        return Map.of("error", error);
+    }
+
+    public static class Mapper {
+        @ServerExceptionMapper
+        public Response map(OpenAiException e) {
+            return Response.status(e.status).type(MediaType.APPLICATION_JSON_TYPE).entity(e.body()).build();
+        }
+    }
+}
