@@ -88,6 +88,18 @@ public class ConversationResource {
         return Response.noContent().build();
     }
 
+    /**
+     * Stops the conversation's running or waiting answer (stored as cancelled), for HTTP clients that have no
+     * WebSocket to send {@code cancel} on. {@code cancelled: false} when no answer was running.
+     */
+    @POST
+    @Path("/{id}/cancel")
+    public Map<String, Object> cancel(@PathParam("id") String id) {
+        var conversationId = Ids.parse(id, "conversation");
+        conversations.requireAccess(conversationId, account());
+        return Map.of("cancelled", turns.cancel(conversationId));
+    }
+
     @GET
     @Path("/{id}/export")
     public Response exportJson(@PathParam("id") String id) {
