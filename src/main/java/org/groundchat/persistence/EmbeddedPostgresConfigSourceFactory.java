@@ -52,7 +52,7 @@ public class EmbeddedPostgresConfigSourceFactory implements ConfigSourceFactory 
     }
 
     /** True while Quarkus augments the application (build step classes are on the call stack). */
-    static boolean isBuildTime() {
+    public static boolean isBuildTime() {
         return StackWalker.getInstance().walk(frames ->
                 frames.anyMatch(f -> f.getClassName().startsWith("io.quarkus.deployment.")));
     }

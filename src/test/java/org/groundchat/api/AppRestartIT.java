@@ -57,6 +57,7 @@ class AppRestartIT {
     void storedAnswersSurviveAKilledProcessAndTheInterruptedOneIsMarkedFailed() throws Exception {
         JsonNode golden = JSON.readTree(GOLDEN.resolve("golden.json").toFile());
         URI first = boot();
+        String session = signIn(first);
         String sparseImage = upload(first, Files.readAllBytes(GOLDEN.resolve("case6.png")));
         String grounded = conversation(first);
         JsonNode done = answer(first, grounded, golden.path("cases").get(6).path("turns").get(0).path("user").asText(),
@@ -74,6 +75,11 @@ class AppRestartIT {
         assertFalse(killed.isAlive());
 
         URI second = boot();
+        // the session key outlives the process (session.key beside the database): the browser stays signed in
+        HttpResponse<String> me = HTTP.send(HttpRequest.newBuilder(second.resolve("/api/me")).header("Cookie", session).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, me.statusCode(), "signed in after the restart: " + me.body());
+        assertTrue(me.body().contains("\"admin\""), me.body());
         JsonNode afterRestart = get(second, "/api/conversations/" + grounded);
         JsonNode stored = afterRestart.path("messages").get(1);
         assertEquals(answered.path("id").asText(), stored.path("id").asText());
@@ -94,6 +100,7 @@ class AppRestartIT {
     /** Starts the packaged app on a free port with the test's database directory; returns its base URI when ready. */
     /** The packaged app's admin, for headless use (groundchat.auth.bootstrap-token). */
     private static final String TOKEN = "restart-test-token";
+    private static final String ADMIN_PASSWORD = "restart-admin-password";
 
     private static HttpRequest.Builder signedIn(URI uri) {
         return HttpRequest.newBuilder(uri).header("Authorization", "Bearer " + TOKEN);
@@ -107,7 +114,7 @@ class AppRestartIT {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         Path log = tmp.resolve("app-" + apps.size() + ".log");
         Process p = new ProcessBuilder(java, "-Dgroundchat.db.dir=" + tmp.resolve("pg"), "-Dquarkus.http.port=" + port,
-                "-Dgroundchat.auth.bootstrap-token=" + TOKEN,
+                "-Dgroundchat.auth.bootstrap-token=" + TOKEN, "-Dgroundchat.auth.admin-password=" + ADMIN_PASSWORD,
                 "-jar", "target/quarkus-app/quarkus-run.jar").redirectErrorStream(true).redirectOutput(log.toFile()).start();
         apps.add(p);
         URI base = URI.create("http://localhost:" + port);
@@ -123,6 +130,18 @@ class AppRestartIT {
             Thread.sleep(250);
         }
         throw new AssertionError("the app was not ready within 120 s:\n" + Files.readString(log));
+    }
+
+    /** Signs in through the login form; returns the session cookie ("name=value"). */
+    private static String signIn(URI base) throws Exception {
+        HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(base.resolve("/j_security_check"))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .POST(HttpRequest.BodyPublishers.ofString("j_username=admin&j_password=" + ADMIN_PASSWORD)).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, r.statusCode(), "sign-in: " + r.body());
+        String cookie = r.headers().allValues("Set-Cookie").stream().filter(c -> c.startsWith("quarkus-credential="))
+                .findFirst().orElseThrow(() -> new AssertionError("no session cookie: " + r.headers()));
+        return cookie.substring(0, cookie.indexOf(';'));
     }
 
     private static String upload(URI base, byte[] png) throws Exception {
