@@ -53,6 +53,12 @@ public class TurnCoordinator {
     private ThreadPoolExecutor pool;
     private final Map<UUID, Turn> active = new ConcurrentHashMap<>();
     private final List<Turn> waiting = new ArrayList<>();
+    /**
+     * Turns admitted and not yet started, guarded by {@code waiting}. The queue limit counts these from the moment of
+     * admission: a turn joins {@code waiting} only after its database insert, so a burst checked against
+     * {@code waiting} alone would all pass before any of them joined it.
+     */
+    private int admitted;
 
     /** A turn being answered or waiting: its cancellation token and the sink it reports to. */
     public static final class Turn {
@@ -110,7 +116,7 @@ public class TurnCoordinator {
             enqueue(turn, a, options);
             return turn;
         } catch (RuntimeException ex) {
-            active.remove(conversationId, turn);
+            unreserve(turn);
             throw ex;
         }
     }
@@ -124,7 +130,7 @@ public class TurnCoordinator {
             enqueue(turn, a, GenerationOptions.greedy());
             return turn;
         } catch (RuntimeException ex) {
-            active.remove(conversationId, turn);
+            unreserve(turn);
             throw ex;
         }
     }
@@ -167,12 +173,21 @@ public class TurnCoordinator {
                     + "wait for it or cancel it first.");
         }
         synchronized (waiting) {
-            if (waiting.size() >= maxQueue) {
+            if (admitted >= maxQueue) {
                 active.remove(conversationId, turn);
                 throw new ApiException(503, "server_busy", "Too many answers are waiting (" + maxQueue + "); try again shortly.");
             }
+            admitted++;
         }
         return turn;
+    }
+
+    /** Gives back an admission whose turn was refused before it was queued (bad input, a vanished conversation). */
+    private void unreserve(Turn turn) {
+        synchronized (waiting) {
+            admitted--;
+        }
+        active.remove(turn.conversationId, turn);
     }
 
     private void enqueue(Turn turn, TurnStore.Accepted a, GenerationOptions options) {
@@ -185,6 +200,7 @@ public class TurnCoordinator {
         pool.execute(() -> {
             synchronized (waiting) {
                 waiting.remove(turn);
+                admitted--;
                 for (int i = 0; i < waiting.size(); i++) {
                     Turn w = waiting.get(i);
                     w.sink.send("queued", w.id, Map.of("position", i + 1));
