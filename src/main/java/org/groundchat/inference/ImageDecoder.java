@@ -34,7 +34,10 @@ public final class ImageDecoder {
                 reader.setInput(in, true, true);
                 // JPEG/GIF readers report a premature end of data only as a warning and return grey-filled pixels
                 java.util.List<String> warnings = new java.util.ArrayList<>();
-                reader.addIIOReadWarningListener((r, warning) -> warnings.add(warning));
+                reader.addIIOReadWarningListener((r, warning) -> {
+                    // a CMYK JPEG without an ICC profile is converted with a generic profile: a note, not damage
+                    if (!warning.contains("ICC")) warnings.add(warning);
+                });
                 String format = reader.getFormatName().toLowerCase(Locale.ROOT);
                 if (format.equals("jpg")) format = "jpeg";
                 int w = reader.getWidth(0);

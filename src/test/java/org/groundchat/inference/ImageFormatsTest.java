@@ -113,4 +113,14 @@ class ImageFormatsTest {
                 () -> ask(Arrays.copyOf(webp, webp.length / 2)));
         assertTrue(e.getMessage().contains("corrupt or truncated"), "webp: " + e.getMessage());
     }
+
+    /** A CMYK JPEG with no ICC profile (Adobe marker, as Pillow and print workflows write it; red left, blue right). */
+    @Test
+    void cmykJpegWithoutAnIccProfileDecodesInItsColours() throws IOException {
+        DecodedImage image = ImageDecoder.decode(resource("cmyk-no-icc.jpg"), 1_000_000);
+        assertEquals(64, image.width());
+        int left = image.image().getRGB(5, 24) & 0xFFFFFF, right = image.image().getRGB(58, 24) & 0xFFFFFF;
+        assertTrue((left >> 16) > 200 && (left & 0xFF) < 60, "red: " + Integer.toHexString(left));
+        assertTrue((right & 0xFF) > 200 && (right >> 16) < 60, "blue: " + Integer.toHexString(right));
+    }
 }
