@@ -324,6 +324,33 @@ test('a queued answer shows its place and Stop cancels it', async () => {
   await page.screenshot({ path: join(SHOTS, '10-stopped.png') });
 });
 
+test('controls that cannot act are disabled; New while offline keeps the open conversation; the same file can be picked again', async () => {
+  await page.goto(BASE);
+  await page.locator('#app:not([hidden])').waitFor();
+  // nothing open: no image to download, nothing to export or regenerate
+  assert.equal(await page.locator('#download-png').isDisabled(), true);
+  assert.equal(await page.locator('#export-json').getAttribute('aria-disabled'), 'true');
+  assert.equal(await page.locator('#regen-btn').isDisabled(), true);
+  await page.locator('#new-conversation').click();
+  await page.waitForFunction(() => location.hash.length > 1);
+  // an empty conversation has no question to answer again
+  assert.equal(await page.locator('#regen-btn').isDisabled(), true, 'Regenerate on an empty conversation');
+  await page.locator('#file-input').setInputFiles(join(GOLDEN, golden.cases[SPARSE].image));
+  await page.locator('#frame:not([hidden]) img').waitFor();
+  assert.equal(await page.locator('#file-input').inputValue(), '', 'the picker is reset, so the same file fires again');
+  assert.equal(await page.locator('#download-png').isDisabled(), false);
+  const title = await page.locator('#conv-title').textContent();
+  const hash = await page.evaluate(() => location.hash);
+  await page.context().setOffline(true);
+  await page.locator('#new-conversation').click();
+  await page.locator('.toast').last().waitFor();
+  assert.equal(await page.locator('#conv-title').textContent(), title, 'the open conversation stays open');
+  assert.equal(await page.evaluate(() => location.hash), hash);
+  assert.equal(await page.locator('#frame:not([hidden]) img').count(), 1, 'its image stays');
+  await page.screenshot({ path: join(SHOTS, '9-new-offline-keeps-conversation.png') });
+  await page.context().setOffline(false);
+});
+
 test('a plain 390 px window (no device emulation): nothing is wider than the window and every control is on screen', async () => {
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
   phone.setDefaultTimeout(TIMEOUT);

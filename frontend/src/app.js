@@ -43,7 +43,8 @@ function toast(message) {
 function setBusy(running, label) {
   $('send-btn').hidden = running;
   $('stop-btn').hidden = !running;
-  $('regen-btn').disabled = running || !state.conversation;
+  // regenerate needs a question to answer again
+  $('regen-btn').disabled = running || !state.conversation || !$('messages').querySelector('.message.user');
   document.body.dataset.busy = running ? label || 'thinking' : '';
 }
 
@@ -115,6 +116,11 @@ function closeConversation() {
   $('messages').replaceChildren();
   $('conv-title').textContent = 'No conversation open';
   stage.clearImage();
+  $('download-png').disabled = true;
+  for (const el of [$('export-json'), $('export-coco')]) {
+    el.href = '#';
+    el.setAttribute('aria-disabled', 'true');
+  }
   history.replaceState(null, '', location.pathname);
   setBusy(false);
 }
@@ -425,8 +431,23 @@ document.querySelectorAll('.skip-link').forEach((a) => a.addEventListener('click
 }));
 $('stop-btn').addEventListener('click', () => state.socket && state.socket.send({ type: 'cancel' }));
 $('regen-btn').addEventListener('click', () => state.socket && state.socket.send({ type: 'regenerate' }));
-$('new-conversation').addEventListener('click', () => { closeConversation(); newConversation(); });
-$('file-input').addEventListener('change', (e) => addImage(e.target.files[0]));
+// the open conversation is closed only once the new one exists: offline, New changes nothing but says why
+$('new-conversation').addEventListener('click', async () => {
+  let c;
+  try {
+    c = await api.createConversation();
+  } catch (e) {
+    toast(e.message);
+    return;
+  }
+  closeConversation();
+  await openConversation(c.id);
+});
+$('file-input').addEventListener('change', (e) => {
+  const file = e.target.files[0];
+  e.target.value = ''; // picking the same file again (a retry) fires change again
+  addImage(file);
+});
 for (const [id, key] of [['toggle-boxes', 'boxes'], ['toggle-masks', 'masks'], ['toggle-points', 'points']]) {
   $(id).addEventListener('change', (e) => stage.setVisibility({ [key]: e.target.checked }));
 }
