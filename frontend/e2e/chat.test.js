@@ -351,6 +351,29 @@ test('controls that cannot act are disabled; New while offline keeps the open co
   await page.context().setOffline(false);
 });
 
+test('a complaint shows once, above the composer, and goes when its cause is fixed', async () => {
+  await page.goto(BASE);
+  await page.locator('#app:not([hidden])').waitFor();
+  await page.locator('#composer-text').fill('where is the red star ?');
+  await page.keyboard.press('Enter');
+  await page.locator('#composer-text').fill('where is the red star ?');
+  await page.keyboard.press('Enter');
+  const toasts = page.locator('.toast');
+  await toasts.first().waitFor();
+  assert.equal(await toasts.count(), 1, 'the same message is not stacked');
+  assert.match(await toasts.first().textContent(), /Add an image first/);
+  const t = await toasts.first().boundingBox();
+  for (const id of ['#send-btn', '#composer-text']) {
+    const b = await page.locator(id).boundingBox();
+    const overlap = t.x < b.x + b.width && b.x < t.x + t.width && t.y < b.y + b.height && b.y < t.y + t.height;
+    assert.ok(!overlap, `the toast covers ${id}`);
+  }
+  await page.screenshot({ path: join(SHOTS, '10-toast-above-composer.png') });
+  await page.locator('#file-input').setInputFiles(join(GOLDEN, golden.cases[SPARSE].image));
+  await page.locator('#frame:not([hidden]) img').waitFor();
+  assert.equal(await page.locator('.toast').count(), 0, 'adding the image removes "Add an image first"');
+});
+
 test('a plain 390 px window (no device emulation): nothing is wider than the window and every control is on screen', async () => {
   const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
   phone.setDefaultTimeout(TIMEOUT);

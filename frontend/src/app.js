@@ -32,12 +32,32 @@ const stage = new ImageStage(
 
 // ---- feedback ---------------------------------------------------------------------------------
 
-function toast(message) {
+const MAX_TOASTS = 3;
+
+/**
+ * A short message at the top of the page (never over the composer). The same message is not stacked twice; at most
+ * MAX_TOASTS show; each can be closed. `cause` names what it is about ('image', 'connection'): dismissToasts(cause)
+ * removes it as soon as that is resolved, instead of leaving a stale complaint on screen.
+ */
+function toast(message, cause = '') {
+  const box = $('toasts');
+  for (const old of box.querySelectorAll('.toast')) if (old.dataset.message === message) old.remove();
   const el = document.createElement('div');
   el.className = 'toast';
-  el.textContent = message;
-  $('toasts').appendChild(el);
+  el.dataset.message = message;
+  el.dataset.cause = cause;
+  const text = document.createElement('span');
+  text.textContent = message;
+  const close = iconButton('×', 'Dismiss');
+  close.addEventListener('click', () => el.remove());
+  el.append(text, close);
+  box.appendChild(el);
+  while (box.children.length > MAX_TOASTS) box.firstElementChild.remove();
   setTimeout(() => el.remove(), 6000);
+}
+
+function dismissToasts(cause) {
+  for (const el of $('toasts').querySelectorAll(`.toast[data-cause="${cause}"]`)) el.remove();
 }
 
 function setBusy(running, label) {
@@ -153,7 +173,11 @@ async function openConversation(id) {
   setBusy(!!last && last.status === 'streaming', 'thinking');
   state.socket = new ConversationSocket(c.id, {
     onEvent: onEvent,
-    onState: (s) => { $('conn-status').dataset.state = s; $('conn-status').textContent = s; },
+    onState: (s) => {
+      $('conn-status').dataset.state = s;
+      $('conn-status').textContent = s;
+      if (s === 'online') dismissToasts('connection');
+    },
     onReconnect: () => openConversation(c.id),
   });
   refreshList();
@@ -176,6 +200,7 @@ async function showImage(imageId) {
   state.imageId = imageId;
   await stage.setImage(api.imageUrl(imageId));
   $('download-png').disabled = false;
+  dismissToasts('image');
 }
 
 async function addImage(file) {
@@ -406,7 +431,7 @@ function highlight(n) {
 async function send(text) {
   text = text.trim();
   if (!text) return;
-  if (!state.imageId) { toast('Add an image first.'); return; }
+  if (!state.imageId) { toast('Add an image first.', 'image'); return; }
   if (!state.conversation && !(await newConversation())) return;
   let body = text;
   // drawn boxes the text does not mention are still sent; the server appends them
