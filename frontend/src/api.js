@@ -86,7 +86,8 @@ export const api = {
   updateUser: (id, change) => request('PATCH', `/api/admin/users/${enc(id)}`, { json: change }),
   deleteUser: (id) => request('DELETE', `/api/admin/users/${enc(id)}`),
   listConversations: (page = 0, size = 50) => request('GET', `/api/conversations?page=${page}&size=${size}`),
-  createConversation: (title) => request('POST', '/api/conversations', { json: title ? { title } : {} }),
+  /** imageId: the image the conversation starts with, so a reload shows it before the first message. */
+  createConversation: (imageId) => request('POST', '/api/conversations', { json: imageId ? { imageId } : {} }),
   getConversation: (id) => request('GET', `/api/conversations/${enc(id)}`),
   renameConversation: (id, title) => request('PATCH', `/api/conversations/${enc(id)}`, { json: { title } }),
   deleteConversation: (id) => request('DELETE', `/api/conversations/${enc(id)}`),

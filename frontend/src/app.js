@@ -183,9 +183,9 @@ async function openConversation(id) {
   refreshList();
 }
 
-async function newConversation() {
+async function newConversation(imageId) {
   try {
-    const c = await api.createConversation();
+    const c = await api.createConversation(imageId);
     await openConversation(c.id);
     return c;
   } catch (e) {
@@ -207,7 +207,7 @@ async function addImage(file) {
   if (!file) return;
   try {
     const img = await api.uploadImage(file);
-    if (!state.conversation) await newConversation();
+    if (!state.conversation) await newConversation(img.id);
     state.pending = [];
     renderPending();
     stage.clearRegions();
