@@ -304,7 +304,8 @@ def main():
     ev.rows = [row for name in names for row in rows[name]]
     ev.latency = [x for _, lat in results for x in lat]
     if a.quick:
-        print(" | ".join(f"{r[1]:.3f}" for r in ev.rows))
+        for r in ev.rows:
+            print(f"{r[1]:.3f}  {r[0]}")
         print(f"{time.time() - t0:.0f}s")
         return
     bundle = os.path.relpath(os.path.dirname(os.path.abspath(a.out)))

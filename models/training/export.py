@@ -111,7 +111,7 @@ def export_all(model, out):
     export(DecoderStep(model.decoder), (torch.randn(1, l, d), torch.ones(1, p + l, dtype=torch.long),
                                         torch.arange(p, p + l)[None], *past),
            f"{out}/decoder.onnx", names_in, names_out, dyn)
-    keys = torch.randn(1, c.location_tokens, 2 * d)
+    keys = torch.randn(1, c.key_rows, 2 * d)
     fmap = torch.randn(1, c.feature_channels, c.feature_size, c.feature_size)
     export(LocationQuery(model.box_decoder), (torch.randn(2, d), keys), f"{out}/box_decoder.onnx",
            ["hidden_state", "box_keys"], ["box"], {"hidden_state": {0: "N"}, "box": {0: "N"}})
@@ -145,7 +145,7 @@ def manifest(model, tok, step):
                   "resize": "bilinear_half_pixel_no_antialias", "pad": "right_bottom", "channels": "RGB",
                   "layout": "NCHW", "scale": "1/255"},
         "dims": {"hidden": c.hidden, "layers": c.layers, "heads": c.heads, "head_dim": c.head_dim, "vocab": c.vocab,
-                 "image_tokens": c.image_tokens, "object_tokens": c.object_tokens, "location_tokens": c.location_tokens,
+                 "image_tokens": c.image_tokens, "object_tokens": c.object_tokens, "location_tokens": c.key_rows,
                  "feature_channels": c.feature_channels,
                  "feature_size": c.feature_size, "mask_size": c.mask_size, "max_seq": c.max_seq,
                  "proposals": c.proposal_grid * c.proposal_grid},

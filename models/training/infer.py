@@ -37,14 +37,14 @@ class Features(NamedTuple):
     image_embeds: torch.Tensor  # [1, T, D] spliced into the prompt at <image>
     feature_map: torch.Tensor  # [1, C, H, W] for masks, proposals and region features
     location_keys: torch.Tensor  # [1, G*G, D] the 16x16 location grid
-    box_keys: torch.Tensor  # [1, G*G, 2D] location keys projected for the box decoder's attention
-    point_keys: torch.Tensor  # [1, G*G, 2D] the same for the point head
+    box_keys: torch.Tensor  # [1, G*G (+K pointer rows), 2D] location keys projected for the box decoder's attention
+    point_keys: torch.Tensor  # [1, G*G (+K zero rows), 2D] the same for the point head
 
 
 def image_features(model, pixel_values):
-    image_embeds, feature_map, location_keys = model.encode_image(pixel_values)
-    return Features(image_embeds, feature_map, location_keys, model.box_decoder.query.keys(location_keys),
-                    model.point_head.query.keys(location_keys))
+    image_embeds, feature_map, location_keys, objects = model.encode_image_objects(pixel_values)
+    return Features(image_embeds, feature_map, location_keys,
+                    *model.location_heads_keys(image_embeds, location_keys, objects))
 
 
 @dataclass

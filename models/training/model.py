@@ -47,6 +47,7 @@ class ModelConfig:
     object_tokens: int = 0  # object-level image tokens after the grid tokens (0 = grid tokens only)
     object_threshold: float = 0.3  # proposal score that makes an object token
     object_nms_iou: float = 0.5
+    object_pointer: bool = False  # the box decoder may pick an object token's box (rows after the location keys)
 
     @property
     def head_dim(self):
@@ -64,6 +65,11 @@ class ModelConfig:
     @property
     def location_tokens(self):
         return self.location_grid * self.location_grid
+
+    @property
+    def key_rows(self):
+        """Rows of box_keys / point_keys: the location keys, then one pointer row per object token."""
+        return self.location_tokens + (self.object_tokens if self.object_pointer else 0)
 
     def to_dict(self):
         return asdict(self)
@@ -230,19 +236,71 @@ class ImageQuery(nn.Module):
         return y[inverse], a[inverse]
 
 
+class ObjectPointer(nn.Module):
+    """Picks one of the object tokens for the hidden state at <at>, or none of them (a pointer network).
+    Regressing a box from a soft attention over a 16x16 grid could not resolve relations and ordinals in crowded
+    scenes (REC 0.16 / 0.21); the decoder already reads the object tokens in its prompt, left to right, so naming
+    which of them is meant is a classification over <= K slots, and the chosen proposal's box is already accurate
+    (the proposals find 94 % of objects at IoU 0.5). A learned slot embedding lets the query point by position."""
+
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.scale = 1.0 / math.sqrt(c.hidden)
+        self.ln_q, self.ln_k = nn.LayerNorm(c.hidden), nn.LayerNorm(c.hidden)
+        self.q, self.k = nn.Linear(c.hidden, c.hidden), nn.Linear(c.hidden, c.hidden)
+        self.slot = nn.Parameter(torch.randn(1, c.object_tokens, c.hidden) * 0.02)
+        self.none = nn.Linear(c.hidden, 1)
+
+    def keys(self, object_embeds, boxes, valid):
+        """[B,K,D] object tokens, [B,K,4] their boxes, [B,K] validity -> pointer rows [B,K,2D]:
+        the projected key, then box (4) and validity (1), zero-padded (the layout of the location keys' rows)."""
+        b, k, d = object_embeds.shape
+        key = self.k(self.ln_k(object_embeds)) + self.slot
+        pad = object_embeds.new_zeros(b, k, d - 5)
+        return torch.cat([key, boxes, valid.unsqueeze(-1), pad], -1)
+
+    def logits(self, hidden_state, rows, index=None):
+        """[N,D] queries over pointer rows [B,K,2D] (B = 1 broadcasts; index [N] names each query's image)
+        -> [N, 1+K] logits: column 0 is 'none of the objects', then one per slot (empty slots -1e4)."""
+        d = hidden_state.shape[1]
+        if index is not None:
+            rows = rows[index]
+        key, valid = rows[..., :d], rows[..., d + 4]
+        q = self.q(self.ln_q(hidden_state))
+        s = (key * q.unsqueeze(1)).sum(-1) * self.scale
+        s = torch.where(valid > 0.5, s, torch.full_like(s, -1e4))
+        return torch.cat([self.none(self.ln_q(hidden_state)), s], 1)
+
+    @staticmethod
+    def boxes(rows, index=None):
+        d = rows.shape[-1] // 2
+        return (rows if index is None else rows[index])[..., d:d + 4]
+
+
 class BoxDecoder(nn.Module):
     def __init__(self, c: ModelConfig):
         super().__init__()
+        self.locations = c.location_tokens
         self.query = ImageQuery(c)
         self.mlp = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.hidden), nn.GELU(),
                                  nn.Linear(c.hidden, 4))
+        self.pointer = ObjectPointer(c) if c.object_pointer else None
 
     def forward(self, hidden_state, image_embeds, index=None):
         return self.decode(self.query(hidden_state, image_embeds, index=index))
 
     def from_keys(self, hidden_state, keys):
-        """The same over keys already projected by query.keys (what the runtime gets from the vision encoder)."""
-        return self.decode(self.query.attend(hidden_state, keys))
+        """The same over keys already projected by query.keys (what the runtime gets from the vision encoder); with
+        an object pointer, keys also hold its rows, and a picked object's box replaces the regressed one."""
+        box = self.decode(self.query.attend(hidden_state, keys[:, :self.locations]))
+        if self.pointer is None:
+            return box
+        rows = keys[:, self.locations:]
+        pick = self.pointer.logits(hidden_state, rows).argmax(1)  # [N]; 0 = none
+        n = hidden_state.shape[0]
+        picked = self.pointer.boxes(rows).expand(n, -1, -1).gather(
+            1, (pick - 1).clamp(min=0).view(n, 1, 1).expand(n, 1, 4))[:, 0]
+        return torch.where((pick > 0).view(n, 1), picked, box)
 
     def decode(self, x):
         o = torch.sigmoid(self.mlp(x))
@@ -322,6 +380,7 @@ class MaskDecoder(nn.Module):
 class PointHead(nn.Module):
     def __init__(self, c: ModelConfig):
         super().__init__()
+        self.locations = c.location_tokens
         self.query = ImageQuery(c)
         self.mlp = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.GELU(), nn.Linear(c.hidden, 2))
 
@@ -329,8 +388,9 @@ class PointHead(nn.Module):
         return self.decode(self.query(hidden_state, image_embeds, index=index))
 
     def from_keys(self, hidden_state, keys):
-        """The same over keys already projected by query.keys (what the runtime gets from the vision encoder)."""
-        return self.decode(self.query.attend(hidden_state, keys))
+        """The same over keys already projected by query.keys (what the runtime gets from the vision encoder); rows
+        after the location keys (zero padding, so point_keys has box_keys' shape) are not read."""
+        return self.decode(self.query.attend(hidden_state, keys[:, :self.locations]))
 
     def decode(self, x):
         return torch.sigmoid(self.mlp(x))
@@ -430,15 +490,30 @@ class GroundingModel(nn.Module):
 
     def encode_image(self, pixel_values):
         """-> image_embeds [N, image_tokens, D] (grid tokens, then object tokens), feature_map, location_keys."""
+        return self.encode_image_objects(pixel_values)[:3]
+
+    def encode_image_objects(self, pixel_values):
+        """encode_image plus the object tokens' (boxes [N,K,4], validity [N,K]), or None without object tokens."""
         grid, feature_map, location_keys = self.vision(pixel_values)
         if self.object_tokens is None:
-            return grid, feature_map, location_keys
+            return grid, feature_map, location_keys, None
         c = self.config
         with torch.no_grad():  # which boxes become tokens is a selection, not a path for gradients
             boxes, scores = self.proposal_head(feature_map)
             boxes, valid = select_objects(boxes, scores, c.object_tokens, c.object_threshold, c.object_nms_iou)
-        objects = self.object_tokens(self.box_encoder, feature_map, boxes.clamp(0, 1), valid)
-        return torch.cat([grid, objects], 1), feature_map, location_keys
+        boxes = boxes.clamp(0, 1)
+        objects = self.object_tokens(self.box_encoder, feature_map, boxes, valid)
+        return torch.cat([grid, objects], 1), feature_map, location_keys, (boxes, valid)
+
+    def location_heads_keys(self, image_embeds, location_keys, objects):
+        """box_keys and point_keys [N, key_rows, 2D]: the location keys projected once per image, plus the pointer's
+        rows (box_keys) or zero rows of the same count (point_keys) when the box decoder has an object pointer."""
+        box_keys = self.box_decoder.query.keys(location_keys)
+        point_keys = self.point_head.query.keys(location_keys)
+        if self.box_decoder.pointer is None:
+            return box_keys, point_keys
+        rows = self.box_decoder.pointer.keys(image_embeds[:, self.config.grid_tokens:], *objects)
+        return torch.cat([box_keys, rows], 1), torch.cat([point_keys, torch.zeros_like(rows)], 1)
 
 
 def box_iou_giou(a, b):

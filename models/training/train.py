@@ -188,7 +188,32 @@ def image_free_decoder(model, inputs_embeds, rng):
     return model.decoder(inputs_embeds, torch.ones(n, l, dtype=torch.long), offset + torch.arange(l))
 
 
-def phrase_losses(model, cache, tok, scene_ids, location_keys, rng, args):
+def pointer_targets(objects, index, gt):
+    """Which object token each query means: the slot whose box overlaps the target most if IoU >= 0.5, else 0
+    ('none', the regressed box). objects = (boxes [B,K,4], valid [B,K]); index [N] image of each query."""
+    boxes, valid = objects[0][index], objects[1][index]
+    n, k, _ = boxes.shape
+    iou = box_iou_giou(boxes.reshape(-1, 4), gt.repeat_interleave(k, 0))[0].view(n, k)
+    iou = torch.where(valid > 0, iou, torch.zeros_like(iou))
+    best, slot = iou.max(1)
+    return torch.where(best >= 0.5, slot + 1, torch.zeros_like(slot))
+
+
+def pointer_losses(model, h, pointer_rows, index, gt, pred, objects, args, prefix=""):
+    """Cross-entropy of the object pointer, and the accuracy of the box the runtime would return (picked or
+    regressed)."""
+    head = model.box_decoder.pointer
+    logits = head.logits(h, pointer_rows, index)
+    target = pointer_targets(objects, index, gt)
+    pick = logits.detach().argmax(1)
+    picked = head.boxes(pointer_rows, index)[torch.arange(len(pick)), (pick - 1).clamp(min=0)]
+    final = torch.where((pick > 0).view(-1, 1), picked, pred.detach())
+    iou = box_iou_giou(final, gt)[0]
+    return {prefix + "ptr": args.pointer_weight * F.cross_entropy(logits, target)}, \
+        {prefix + "ptr_acc": (pick == target).float().mean().item(), prefix + "acc": (iou >= 0.5).float().mean().item()}
+
+
+def phrase_losses(model, cache, tok, scene_ids, location_keys, rng, args, pointer=None):
     c = model.config
     seqs, owners = phrase_batch(tok, cache, scene_ids, rng, args.phrases_per_image)
     if not seqs:
@@ -209,7 +234,12 @@ def phrase_losses(model, cache, tok, scene_ids, location_keys, rng, args):
     pq = model.point_head.query(words, location_keys, index=b_idx.repeat_interleave(w))
     losses["p_point"] = (model.point_head.decode(pq) - pts.repeat_interleave(w, 0)).abs().sum(1).mean()
     iou = box_iou_giou(pred.detach(), gt)[0]
-    return losses, {"p_iou": iou.mean().item(), "p_acc": (iou >= 0.5).float().mean().item()}
+    stats = {"p_iou": iou.mean().item(), "p_acc": (iou >= 0.5).float().mean().item()}
+    if pointer is not None:
+        pl, ps = pointer_losses(model, hidden[:, -1], pointer[0], b_idx, gt, pred, pointer[1], args, "p_")
+        losses.update(pl)
+        stats.update(ps)
+    return losses, stats
 
 
 def describer_losses(model, cache, tok, scene_ids, feature_map, rng, args):
@@ -248,13 +278,16 @@ def train_step(model, cache, tok, rng, stage, cfg, args):
     samples = [sample_encoded(cache, tok, rng, stage, c.image_tokens, args.max_len) for _ in range(args.batch)]
     scene_ids = [s for s, _ in samples] + [int(rng.integers(len(cache["objects"]))) for _ in range(args.extra_images)]
     pixels = normalize(image_batch(cache, scene_ids))
-    image_embeds, feature_map, location_keys = model.encode_image(pixels)
+    image_embeds, feature_map, location_keys, objects = model.encode_image_objects(pixels)
+    pointer = None
+    if model.box_decoder.pointer is not None:
+        pointer = (model.box_decoder.pointer.keys(image_embeds[:, c.grid_tokens:], *objects), objects)
     losses, stats = {}, {}
     if samples:
         conversation_losses(model, cache, [e for _, e in samples], scene_ids, image_embeds, feature_map,
-                            location_keys, losses, stats, args)
+                            location_keys, losses, stats, args, pointer)
     if args.phrases_per_image:
-        pl, ps = phrase_losses(model, cache, tok, scene_ids, location_keys, rng, args)
+        pl, ps = phrase_losses(model, cache, tok, scene_ids, location_keys, rng, args, pointer)
         losses.update(pl)
         stats.update(ps)
     if args.regions_per_image:
@@ -267,7 +300,8 @@ def train_step(model, cache, tok, rng, stage, cfg, args):
     return losses, stats
 
 
-def conversation_losses(model, cache, encs, scene_ids, image_embeds, feature_map, location_keys, losses, stats, args):
+def conversation_losses(model, cache, encs, scene_ids, image_embeds, feature_map, location_keys, losses, stats, args,
+                        pointer=None):
     """LM, box, point and cycle losses on whole conversations (the first len(encs) images of the batch)."""
     c = model.config
     batch = collate(encs, 0)
@@ -292,6 +326,10 @@ def conversation_losses(model, cache, encs, scene_ids, image_embeds, feature_map
         losses["cycle"] = 0.5 * (cyc_box - gt).abs().sum(1).mean() + \
             0.1 * F.smooth_l1_loss(model.box_encoder(pred, feature_map[b_at]), enc_gt.detach())
         stats["iou"] = box_iou_giou(pred.detach(), gt)[0].mean().item()
+        if pointer is not None:
+            pl, ps = pointer_losses(model, h_at, pointer[0], b_at, gt, pred, pointer[1], args)
+            losses.update(pl)
+            stats.update(ps)
     if len(batch["word_object"]):
         pts = torch.tensor([cache["objects"][scene_ids[b]][o]["point"] for b, o in batch["word_object"]])
         q, att = model.point_head.query(hidden[batch["word_index"]], location_keys, True, batch["word_index"][0])
@@ -336,6 +374,9 @@ def main():
                     "optimizer and schedule; ignored when the run folder already has a checkpoint")
     ap.add_argument("--object-tokens", type=int, default=0, help="object-level image tokens after the grid tokens "
                     "(proposals -> region embeddings; 0 = none); ignored when resuming")
+    ap.add_argument("--object-pointer", action="store_true", help="the box decoder may pick one of the object "
+                    "tokens' boxes (a pointer over them) instead of regressing one; needs object tokens")
+    ap.add_argument("--pointer-weight", type=float, default=2.0)
     ap.add_argument("--minutes", type=float, default=0, help="stop (with a checkpoint) after this many minutes")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -353,11 +394,12 @@ def main():
     tok = WordTokenizer()
     ckpt_path = os.path.join(args.run, "checkpoint.pt")
     resumed = torch.load(ckpt_path) if os.path.exists(ckpt_path) else None
-    config = ModelConfig(**resumed["config"]) if resumed else ModelConfig(vocab=len(tok), object_tokens=args.object_tokens)
+    config = ModelConfig(**resumed["config"]) if resumed else ModelConfig(
+        vocab=len(tok), object_tokens=args.object_tokens, object_pointer=args.object_pointer and args.object_tokens > 0)
     model = GroundingModel(config)
     # no weight decay on biases, norms, token embeddings and position tables
     def decays(name, p):
-        return p.dim() >= 2 and not ({"pos", "loc_pos", "tok", "kind", "empty"} & set(name.split(".")))
+        return p.dim() >= 2 and not ({"pos", "loc_pos", "tok", "kind", "empty", "slot"} & set(name.split(".")))
     decay = [p for n, p in model.named_parameters() if p.requires_grad and decays(n, p)]
     keep = [p for n, p in model.named_parameters() if p.requires_grad and not decays(n, p)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": keep, "weight_decay": 0.0}], lr=args.lr)
