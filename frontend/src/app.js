@@ -138,7 +138,7 @@ function closeConversation() {
   stage.clearImage();
   $('download-png').disabled = true;
   for (const el of [$('export-json'), $('export-coco')]) {
-    el.href = '#';
+    el.removeAttribute('href'); // no href: not focusable, Enter cannot follow it
     el.setAttribute('aria-disabled', 'true');
   }
   history.replaceState(null, '', location.pathname);
@@ -457,16 +457,19 @@ document.querySelectorAll('.skip-link').forEach((a) => a.addEventListener('click
 $('stop-btn').addEventListener('click', () => state.socket && state.socket.send({ type: 'cancel' }));
 $('regen-btn').addEventListener('click', () => state.socket && state.socket.send({ type: 'regenerate' }));
 // the open conversation is closed only once the new one exists: offline, New changes nothing but says why
+let creating = false; // a double click makes one conversation, not two
 $('new-conversation').addEventListener('click', async () => {
-  let c;
+  if (creating) return;
+  creating = true;
   try {
-    c = await api.createConversation();
+    const c = await api.createConversation();
+    closeConversation();
+    await openConversation(c.id);
   } catch (e) {
-    toast(e.message);
-    return;
+    toast(e.message, e.status ? '' : 'connection'); // no status: the network, gone once the socket is back
+  } finally {
+    creating = false;
   }
-  closeConversation();
-  await openConversation(c.id);
 });
 $('file-input').addEventListener('change', (e) => {
   const file = e.target.files[0];

@@ -38,7 +38,6 @@ import org.jboss.logging.Logger;
 @ApplicationScoped
 public class TurnCoordinator {
     private static final Logger LOG = Logger.getLogger(TurnCoordinator.class);
-    static final int MAX_TEXT = 2000;
     static final int MAX_REGIONS = 16;
 
     @Inject
@@ -98,14 +97,7 @@ public class TurnCoordinator {
 
     /** Validates and stores a user turn, then queues its answer. Throws ApiException (nothing stored) on bad input. */
     public Turn submitUserTurn(UUID conversationId, UUID account, TurnRequest req, TurnSink sink) {
-        String text = req.text() == null ? "" : req.text().strip();
-        if (text.isEmpty()) throw ApiException.badRequest("empty_text", "The message text is empty.");
-        if (text.length() > MAX_TEXT) {
-            throw ApiException.badRequest("text_too_long", "The message has " + text.length() + " characters; the limit is " + MAX_TEXT + ".");
-        }
-        if (ControlCharacters.inMessage(text)) {
-            throw ApiException.badRequest("invalid_text", "The message contains control characters.");
-        }
+        String text = UserText.checked(req.text());
         List<PixelBox> drawn = parseRegions(req.regions());
         GenerationOptions options = options(req.options());
         UUID imageId = req.imageId() == null || req.imageId().isBlank() ? null : Ids.parse(req.imageId(), "image");
@@ -115,7 +107,7 @@ public class TurnCoordinator {
             sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage()));
             enqueue(turn, a, options);
             return turn;
-        } catch (RuntimeException ex) {
+        } catch (RuntimeException | Error ex) {
             unreserve(turn);
             throw ex;
         }
@@ -129,7 +121,7 @@ public class TurnCoordinator {
             sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage(), "regenerate", true));
             enqueue(turn, a, GenerationOptions.greedy());
             return turn;
-        } catch (RuntimeException ex) {
+        } catch (RuntimeException | Error ex) {
             unreserve(turn);
             throw ex;
         }

@@ -46,6 +46,17 @@ public class TurnStore {
     @Transactional
     public Accepted storeUserTurn(UUID conversationId, UUID account, String text, UUID requestedImage,
                                   List<PixelBox> drawn) {
+        return storeUserTurn(conversationId, account, text, requestedImage, drawn, false);
+    }
+
+    /** The same for a question replayed from a client's history: its text is taken literally (UserText.literal). */
+    @Transactional
+    public Accepted storeReplayedQuestion(UUID conversationId, UUID account, String text, UUID requestedImage) {
+        return storeUserTurn(conversationId, account, UserText.checked(text), requestedImage, List.of(), true);
+    }
+
+    private Accepted storeUserTurn(UUID conversationId, UUID account, String text, UUID requestedImage,
+                                   List<PixelBox> drawn, boolean literal) {
         ConversationEntity c = ConversationService.requireOwned(conversationId, account);
         UUID imageId = requestedImage != null ? requestedImage : c.imageId;
         if (imageId == null) throw ApiException.badRequest("image_required", "Upload an image first: this conversation has none.");
@@ -60,7 +71,7 @@ public class TurnStore {
             regionMessage.put(r.number, r.messageId);
         }
         int first = RegionEntity.nextNumber(conversationId);
-        UserText.Resolved resolved = UserText.resolve(text, drawn.size(), first, existing);
+        UserText.Resolved resolved = literal ? UserText.literal(text) : UserText.resolve(text, drawn.size(), first, existing);
         // a region is a place in one image: asked about another image it would point at nothing
         for (int number : resolved.slots()) {
             UUID messageId = regionMessage.get(number);
@@ -98,14 +109,15 @@ public class TurnStore {
     }
 
     /**
-     * An answer a client brings along (the history of an OpenAI-style request): stored complete, without regions,
-     * so later prompts read it like any earlier answer.
+     * An answer a client brings along (the history of an OpenAI-style request): stored complete, without regions, as
+     * plain words, so later prompts read it like any earlier answer.
      */
     @Transactional
     public void storeClientAnswer(UUID conversationId, UUID imageId, String text) {
+        UserText.Resolved literal = UserText.literal(UserText.checked(text));
         MessageEntity m = newMessage(conversationId, MessageEntity.ASSISTANT, imageId);
-        m.displayText = text;
-        m.modelText = text;
+        m.displayText = literal.display();
+        m.modelText = literal.model(); // never markup: a "<boxes>" typed into a history would break every later prompt
         m.status = MessageEntity.COMPLETE;
         m.persist();
     }

@@ -18,7 +18,31 @@ public final class UserText {
     /** display: what people see ([n] everywhere); model: the model's text; slots: region number per slot. */
     public record Resolved(String display, String model, List<Integer> slots) {}
 
+    static final int MAX_TEXT = 2000;
+
     private UserText() {}
+
+    /**
+     * A message's text as it may be stored: stripped, not empty, at most MAX_TEXT characters, no control characters
+     * other than line breaks and tabs. Throws 400 (nothing stored) otherwise.
+     */
+    public static String checked(String text) {
+        String t = text == null ? "" : text.strip();
+        if (t.isEmpty()) throw ApiException.badRequest("empty_text", "The message text is empty.");
+        if (t.length() > MAX_TEXT) {
+            throw ApiException.badRequest("text_too_long", "The message has " + t.length() + " characters; the limit is " + MAX_TEXT + ".");
+        }
+        if (ControlCharacters.inMessage(t)) throw ApiException.badRequest("invalid_text", "The message contains control characters.");
+        return t;
+    }
+
+    /**
+     * Text replayed from a client's history (OpenAI-style requests): shown as sent, read by the model as plain words.
+     * Its [n] and #k are not resolved: the regions they named belong to a conversation this server never stored.
+     */
+    public static Resolved literal(String text) {
+        return new Resolved(text, plain(text).replaceAll("\\s+", " ").strip(), List.of());
+    }
 
     /** User text never carries markup into the model: a typed "<at>" must not act as the trigger token. */
     private static String plain(String s) {

@@ -52,6 +52,10 @@ public class GroundChatChatModel implements ChatModel {
         JsonNode choice = body.path("choices").path(0);
         String answer = choice.path("message").path("content").asText("");
         JsonNode grounding = body.path("groundchat");
+        if ("cancelled".equals(grounding.path("status").asText())) {
+            throw new dev.langchain4j.exception.InternalServerException(
+                    "The answer was stopped on the server before it finished (cancelled).");
+        }
         client.remember(call, answer, grounding.path("conversation_id").asText(null));
         return client.response(answer, body.path("id").asText(), choice.path("finish_reason").asText(), body.path("usage"), grounding);
     }

@@ -2,6 +2,8 @@ package org.groundchat.client;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.langchain4j.exception.HttpException;
+import dev.langchain4j.exception.InternalServerException;
+import dev.langchain4j.exception.TimeoutException;
 import dev.langchain4j.model.chat.StreamingChatModel;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.response.PartialResponse;
@@ -14,6 +16,11 @@ import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -39,7 +46,13 @@ public class GroundChatStreamingChatModel implements StreamingChatModel {
 
     @Override
     public void doChat(ChatRequest request, StreamingChatResponseHandler handler) {
-        GroundChatClient.Call call = client.call(request, true);
+        GroundChatClient.Call call;
+        try {
+            call = client.call(request, true);
+        } catch (RuntimeException badRequest) {
+            handler.onError(badRequest);
+            return;
+        }
         client.http.sendAsync(call.request(), HttpResponse.BodyHandlers.ofInputStream()).whenComplete((r, failure) -> {
             if (failure != null) {
                 handler.onError(new HttpException(0, "GroundChat is not reachable: " + failure.getMessage()));
@@ -59,12 +72,31 @@ public class GroundChatStreamingChatModel implements StreamingChatModel {
 
     private void read(GroundChatClient.Call call, InputStream in, StreamingChatResponseHandler handler) throws IOException {
         Handle handle = new Handle(in, client);
+        Watchdog watchdog = new Watchdog(handle, client.timeout);
+        try {
+            read(call, handle, watchdog, handler);
+        } catch (IOException e) {
+            if (watchdog.fired()) {
+                handler.onError(new TimeoutException("GroundChat sent nothing for too long or did not finish within "
+                        + client.timeout.toSeconds() + " s"));
+                return;
+            }
+            throw e;
+        } finally {
+            watchdog.stop();
+        }
+    }
+
+    private void read(GroundChatClient.Call call, Handle handle, Watchdog watchdog, StreamingChatResponseHandler handler)
+            throws IOException {
+        InputStream in = handle.in;
         PartialResponseContext context = new PartialResponseContext(handle);
         StringBuilder answer = new StringBuilder();
         JsonNode last = null, usage = null;
         BufferedReader lines = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8));
         try {
             for (String line = lines.readLine(); line != null; line = lines.readLine()) {
+                watchdog.heard();
                 if (!line.startsWith("data:")) continue;
                 String data = line.substring(5).strip();
                 if ("[DONE]".equals(data)) break;
@@ -88,18 +120,23 @@ public class GroundChatStreamingChatModel implements StreamingChatModel {
                     grounded.onRegion(GroundChatClient.region(region));
                 }
                 if (!choice.path("finish_reason").isMissingNode() && !choice.path("finish_reason").isNull()) last = chunk;
-                if (handle.isCancelled()) return;
+                if (handle.isCancelled()) break;
             }
         } catch (IOException e) {
-            if (handle.isCancelled()) return; // the stream was closed by cancel(): no error, no completion
+            if (handle.isCancelled() && !watchdog.fired()) return; // closed by cancel(): no error, no completion
             throw e;
         }
+        if (watchdog.fired()) throw new IOException("the stream went silent");
         if (handle.isCancelled()) return;
         if (last == null) {
             handler.onError(new HttpException(502, "The answer stream ended before the answer did."));
             return;
         }
         JsonNode grounding = last.path("groundchat");
+        if ("cancelled".equals(grounding.path("status").asText())) {
+            handler.onError(new InternalServerException("The answer was stopped on the server before it finished (cancelled)."));
+            return;
+        }
         client.remember(call, answer.toString(), grounding.path("conversation_id").asText(null));
         handler.onCompleteResponse(client.response(answer.toString(), last.path("id").asText(),
                 last.path("choices").path(0).path("finish_reason").asText(), usage, grounding));
@@ -110,7 +147,7 @@ public class GroundChatStreamingChatModel implements StreamingChatModel {
      * events still fit in the network buffers) and closes the stream.
      */
     private static final class Handle implements StreamingHandle {
-        private final InputStream in;
+        final InputStream in;
         private final GroundChatClient client;
         private final AtomicBoolean cancelled = new AtomicBoolean();
         volatile String conversationId;
@@ -133,6 +170,42 @@ public class GroundChatStreamingChatModel implements StreamingChatModel {
 
         @Override
         public boolean isCancelled() { return cancelled.get(); }
+    }
+
+    /**
+     * A stream that goes silent (the server's host gone, a dropped NAT entry) would block the reading thread forever:
+     * the server sends a line at least every 15 s, so after 45 s of silence, or once the whole timeout has passed,
+     * the stream is closed and the handler hears a TimeoutException.
+     */
+    private static final class Watchdog {
+        private static final long SILENCE_NANOS = TimeUnit.SECONDS.toNanos(45);
+        private static final ScheduledExecutorService TIMER = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "groundchat-client-watchdog");
+            t.setDaemon(true);
+            return t;
+        });
+
+        private final long deadline;
+        private volatile long lastHeard = System.nanoTime();
+        private volatile boolean fired;
+        private final ScheduledFuture<?> check;
+
+        Watchdog(Handle handle, Duration timeout) {
+            this.deadline = System.nanoTime() + timeout.toNanos();
+            this.check = TIMER.scheduleWithFixedDelay(() -> {
+                long now = System.nanoTime();
+                if (now - lastHeard > SILENCE_NANOS || now > deadline) {
+                    fired = true;
+                    handle.cancel();
+                }
+            }, 1, 1, TimeUnit.SECONDS);
+        }
+
+        void heard() { lastHeard = System.nanoTime(); }
+
+        boolean fired() { return fired; }
+
+        void stop() { check.cancel(false); }
     }
 
     public static class Builder extends GroundChatBuilder<Builder, GroundChatStreamingChatModel> {

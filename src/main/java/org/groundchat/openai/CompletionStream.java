@@ -14,8 +14,8 @@ import org.groundchat.chat.TurnCoordinator;
 import org.groundchat.openai.TurnEventQueue.Event;
 
 /**
- * One submitted turn, answered either as a single completion or as server-sent chunks while it is decoded. A client
- * that goes away mid-stream cancels its answer (stored as cancelled, as a closed WebSocket does).
+ * One submitted turn, answered either as a single completion or as server-sent chunks while it is decoded. A streaming
+ * client that goes away cancels its answer (stored as cancelled, as a closed WebSocket does).
  */
 final class CompletionStream {
     /** How long a request waits for its answer (queue included) before it is cancelled. */
@@ -59,11 +59,11 @@ final class CompletionStream {
         }
         if ("error".equals(end.type())) throw failure(end);
         JsonNode message = json.valueToTree(end.payload().get("message"));
-        if ("cancelled".equals(end.type())) {
-            throw new OpenAiException(503, "server_error", "cancelled", null, "The answer was cancelled before it finished.");
-        }
-        return CompletionJson.completion(id, created, model, message.path("text").asText(), finishReason(end),
-                CompletionJson.usage((Map<?, ?>) end.payload().get("usage")), grounding(message));
+        // a cancelled answer (POST /api/conversations/{id}/cancel) is a result, not an error: groundchat.status says so
+        Object usage = end.payload().get("usage");
+        return CompletionJson.completion(id, created, model, message.path("text").asText(),
+                "done".equals(end.type()) ? finishReason(end) : "stop",
+                usage instanceof Map<?, ?> u ? CompletionJson.usage(u) : null, grounding(message));
     }
 
     StreamingOutput asEventStream() {

@@ -11,6 +11,7 @@ import org.groundchat.chat.ImageService;
 import org.groundchat.chat.TurnCoordinator;
 import org.groundchat.chat.TurnRequest;
 import org.groundchat.chat.TurnStore;
+import org.groundchat.chat.UserText;
 import org.groundchat.openai.ChatCompletionRequest.Message;
 import org.groundchat.security.Quotas;
 
@@ -18,7 +19,8 @@ import org.groundchat.security.Quotas;
  * Turns a stateless Chat Completions request into a stored conversation turn. Continuing (a conversation id given):
  * only the last user message is new, the server already holds the rest. Otherwise a new conversation is created and
  * the request's earlier exchanges are stored into it first, so the model reads them as history; a request refused
- * halfway leaves no conversation behind.
+ * halfway leaves no conversation behind (every check that needs no storage runs before anything is stored; images
+ * stored before a later refusal stay the account's, as uploads do).
  */
 @ApplicationScoped
 class OpenAiConversations {
@@ -47,6 +49,8 @@ class OpenAiConversations {
             return conversationId;
         }
         checkHistory(messages);
+        // every check that needs no storage comes first, so a refused request stores nothing
+        quotas.take(account, Quotas.Rate.CONVERSATIONS);
         UUID[] imageIds = new UUID[messages.size()];
         UUID first = null;
         for (int i = 0; i < messages.size(); i++) {
@@ -54,14 +58,13 @@ class OpenAiConversations {
             imageIds[i] = storeImage(messages.get(i).image(), account);
             if (first == null) first = imageIds[i];
         }
-        quotas.take(account, Quotas.Rate.CONVERSATIONS);
         UUID conversationId = conversations.create(account, null, null, first).id();
         try {
             UUID current = first;
             for (int i = 0; i + 1 < messages.size(); i += 2) {
                 if (imageIds[i] != null) current = imageIds[i];
-                store.storeUserTurn(conversationId, account, messages.get(i).text().strip(), imageIds[i], List.of());
-                store.storeClientAnswer(conversationId, current, messages.get(i + 1).text().strip());
+                store.storeReplayedQuestion(conversationId, account, messages.get(i).text(), imageIds[i]);
+                store.storeClientAnswer(conversationId, current, messages.get(i + 1).text());
             }
             UUID lastImage = imageIds[messages.size() - 1];
             coordinator.submitUserTurn(conversationId, account, turn(last, lastImage, options), events);
@@ -93,13 +96,19 @@ class OpenAiConversations {
         }
     }
 
+    /** Empty, too long or with control characters: refused before anything is stored. */
     private static void requireText(Message m, int index) {
-        if (m.text().isBlank()) {
-            throw OpenAiException.invalid("messages[" + index + "].content", "empty_text", "The message has no text.");
+        String param = "messages[" + index + "].content";
+        if (m.text().isBlank()) throw OpenAiException.invalid(param, "empty_text", "The message has no text.");
+        try {
+            UserText.checked(m.text());
+        } catch (ApiException e) {
+            throw OpenAiException.invalid(param, e.code(), e.reason());
         }
     }
 
     private UUID storeImage(byte[] bytes, UUID account) {
+        quotas.take(account, Quotas.Rate.UPLOADS);
         quotas.checkStorage(images.storedBytes(account), bytes.length);
         return images.store(bytes, account).id;
     }

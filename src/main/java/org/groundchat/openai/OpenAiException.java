@@ -16,6 +16,7 @@ public class OpenAiException extends RuntimeException {
     private final String type;
     private final String code;
     private final String param;
+    private Integer retryAfterSeconds;
 
     public OpenAiException(int status, String type, String code, String param, String message) {
         super(message);
@@ -38,7 +39,17 @@ public class OpenAiException extends RuntimeException {
             case 429 -> "rate_limit_error";
             default -> "server_error";
         };
-        return new OpenAiException(e.status(), type, e.code(), null, e.reason());
+        OpenAiException out = new OpenAiException(e.status(), type, e.code(), null, e.reason());
+        out.retryAfterSeconds = e.retryAfterSeconds();
+        return out;
+    }
+
+    /**
+     * OpenAI's SDKs retry 409, 429 and 5xx unless told otherwise: a retried completion would store the question
+     * again. Only a full queue and a rate limit are worth retrying.
+     */
+    boolean retryable() {
+        return status == 429 || "server_busy".equals(code);
     }
 
     public int status() { return status; }
@@ -55,7 +66,10 @@ public class OpenAiException extends RuntimeException {
     public static class Mapper {
         @ServerExceptionMapper
         public Response map(OpenAiException e) {
-            return Response.status(e.status).type(MediaType.APPLICATION_JSON_TYPE).entity(e.body()).build();
+            Response.ResponseBuilder r = Response.status(e.status).type(MediaType.APPLICATION_JSON_TYPE).entity(e.body())
+                    .header("x-should-retry", String.valueOf(e.retryable()));
+            if (e.retryAfterSeconds != null) r.header("Retry-After", e.retryAfterSeconds);
+            return r.build();
         }
     }
 }

@@ -35,8 +35,14 @@ public class SessionKeyConfigSourceFactory implements ConfigSourceFactory {
         if (configured != null && configured.getValue() != null && !configured.getValue().isBlank()) return List.of();
         ConfigValue dbDir = context.getValue("groundchat.db.dir");
         String dir = dbDir != null && dbDir.getValue() != null && !dbDir.getValue().isBlank() ? dbDir.getValue() : ".data/postgres";
-        Path file = Path.of(dir).toAbsolutePath().getParent().resolve("session.key");
-        return List.of(new PropertiesConfigSource(Map.of(KEY, readOrCreate(file)), "groundchat-session-key", ORDINAL));
+        Path parent = Path.of(dir).toAbsolutePath().getParent();
+        Path file = (parent == null ? Path.of(dir).toAbsolutePath() : parent).resolve("session.key");
+        try {
+            return List.of(new PropertiesConfigSource(Map.of(KEY, readOrCreate(file)), "groundchat-session-key", ORDINAL));
+        } catch (UncheckedIOException unwritable) {
+            // a read-only working directory must not stop the app: Quarkus then makes a key per start (and says so)
+            return List.of();
+        }
     }
 
     static String readOrCreate(Path file) {

@@ -154,6 +154,31 @@ class OpenAiCompatibleTest {
     }
 
     @Test
+    void historyTextIsTakenLiterallyAndCheckedLikeAnyMessage() throws Exception {
+        // markup and references in a replayed history are plain words: this answer and the next turn both work
+        ObjectNode req = request(userMessage("what is [1] ?", dataUrl(0)),
+                JSON.createObjectNode().put("role", "assistant").put("content", "it is a <boxes> <at> thing ."),
+                userMessage("describe the image .", null));
+        Response r = post(req);
+        r.then().statusCode(200).body("groundchat.status", equalTo("complete"));
+        String conversation = r.header(OpenAiResource.CONVERSATION_HEADER);
+        given().get("/api/conversations/" + conversation).then().statusCode(200)
+                .body("messages[0].text", equalTo("what is [1] ?")).body("messages[1].text", equalTo("it is a <boxes> <at> thing ."));
+        given().contentType(ContentType.JSON).header(OpenAiResource.CONVERSATION_HEADER, conversation)
+                .body(request(userMessage("how many objects are there ?", null)).toString()).post("/v1/chat/completions")
+                .then().statusCode(200).body("groundchat.status", equalTo("complete"));
+        int before = conversationCount();
+        ObjectNode nul = request(userMessage("describe the image .", dataUrl(0)),
+                JSON.createObjectNode().put("role", "assistant").put("content", "a\u0000b"), userMessage("and now ?", null));
+        post(nul).then().statusCode(400).header("x-should-retry", "false").body("error.code", equalTo("invalid_text"))
+                .body("error.param", equalTo("messages[1].content"));
+        ObjectNode longHistory = request(userMessage("x".repeat(2001), dataUrl(0)),
+                JSON.createObjectNode().put("role", "assistant").put("content", "ok ."), userMessage("and now ?", null));
+        post(longHistory).then().statusCode(400).body("error.code", equalTo("text_too_long"));
+        assertEquals(before, conversationCount(), "refused histories store no conversation");
+    }
+
+    @Test
     void badRequestsGetOpenAiErrorsAndStoreNothing() throws Exception {
         int before = conversationCount();
         String image = dataUrl(0);
