@@ -330,11 +330,36 @@ def conversation_losses(model, cache, encs, scene_ids, image_embeds, feature_map
             pl, ps = pointer_losses(model, h_at, pointer[0], b_at, gt, pred, pointer[1], args)
             losses.update(pl)
             stats.update(ps)
+        if pointer is not None and args.referent_weight:
+            referent_loss(model, batch, hidden, b_at, gt, pointer, losses, stats, args)
     if len(batch["word_object"]):
         pts = torch.tensor([cache["objects"][scene_ids[b]][o]["point"] for b, o in batch["word_object"]])
         q, att = model.point_head.query(hidden[batch["word_index"]], location_keys, True, batch["word_index"][0])
         losses["point"] = 2 * (model.point_head.decode(q) - pts).abs().sum(1).mean()
         losses["attend_point"] = 0.5 * attention_loss(att, box_cells(pts.repeat(1, 2), c.location_grid))
+
+
+def referent_loss(model, batch, hidden, b_at, gt, pointer, losses, stats, args):
+    """The decoder resolves the question before it answers: at each answer's `<assistant>` token (before any word of
+    the answer), the object pointer must already pick the object the answer's first region will be. The answer's
+    phrase then names an object the decoder has chosen from the question, instead of the question being resolved
+    (or not) word by word while the phrase is written; relations and ordinals get a direct signal."""
+    ids = batch["ids"]
+    n, l = ids.shape
+    p_at = batch["at_index"][1]
+    pos = torch.arange(l).view(1, l).expand(len(p_at), l)
+    starts = (ids[b_at] == args.assistant_id) & (pos < p_at.view(-1, 1))
+    q = torch.where(starts, pos, torch.full_like(pos, -1)).max(1).values  # the answer's <assistant>, per <at>
+    first = torch.ones_like(q, dtype=torch.bool)
+    first[1:] = ~((q[1:] == q[:-1]) & (b_at[1:] == b_at[:-1]))  # only each answer's first region
+    sel = first & (q >= 0)
+    if not sel.any():
+        return
+    head = model.box_decoder.pointer
+    logits = head.logits(hidden[b_at[sel], q[sel]], pointer[0], b_at[sel])
+    target = pointer_targets(pointer[1], b_at[sel], gt[sel])
+    losses["referent"] = args.referent_weight * F.cross_entropy(logits, target)
+    stats["ref_acc"] = (logits.detach().argmax(1) == target).float().mean().item()
 
 
 def lr_at(step, total, base, warmup=200):
@@ -377,6 +402,8 @@ def main():
     ap.add_argument("--object-pointer", action="store_true", help="the box decoder may pick one of the object "
                     "tokens' boxes (a pointer over them) instead of regressing one; needs object tokens")
     ap.add_argument("--pointer-weight", type=float, default=2.0)
+    ap.add_argument("--referent-weight", type=float, default=0.0, help="object pointer at each answer's <assistant> "
+                    "token to the object its first region names (the question resolved before the answer); 0 = off")
     ap.add_argument("--minutes", type=float, default=0, help="stop (with a checkpoint) after this many minutes")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -392,6 +419,7 @@ def main():
         build_cache(cache_path, args.scenes, seed=1)
     cache = load_cache(cache_path)
     tok = WordTokenizer()
+    args.assistant_id = tok.id("<assistant>")
     ckpt_path = os.path.join(args.run, "checkpoint.pt")
     resumed = torch.load(ckpt_path) if os.path.exists(ckpt_path) else None
     config = ModelConfig(**resumed["config"]) if resumed else ModelConfig(
