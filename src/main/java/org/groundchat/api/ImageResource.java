@@ -4,7 +4,6 @@ import io.quarkus.security.identity.SecurityIdentity;
 import jakarta.inject.Inject;
 import java.util.UUID;
 import org.groundchat.security.Caller;
-import org.groundchat.security.Quotas;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.DELETE;
 import jakarta.ws.rs.GET;
@@ -37,8 +36,6 @@ public class ImageResource {
     GroundingEngine engine;
     @Inject
     SecurityIdentity identity;
-    @Inject
-    Quotas quotas;
 
     private UUID account() {
         return Caller.of(identity).accountId();
@@ -49,11 +46,7 @@ public class ImageResource {
     @Produces(MediaType.APPLICATION_JSON)
     public Response upload(@RestForm("file") FileUpload file) throws IOException {
         if (file == null) throw ApiException.badRequest("missing_file", "Send the image as multipart field 'file'.");
-        UUID account = account();
-        quotas.take(account, Quotas.Rate.UPLOADS);
-        byte[] bytes = Files.readAllBytes(file.uploadedFile());
-        quotas.checkStorage(images.storedBytes(account), bytes.length);
-        ImageEntity e = images.store(bytes, account);
+        ImageEntity e = images.upload(Files.readAllBytes(file.uploadedFile()), account());
         return Response.status(201).entity(ImageJson.of(e)).build();
     }
 

@@ -22,6 +22,7 @@ import java.util.UUID;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.groundchat.security.Quotas;
 
 /** Validates and stores uploaded images; identical bytes map to one stored image. */
 @ApplicationScoped
@@ -30,6 +31,8 @@ public class ImageService {
 
     @Inject
     ImageLimits limits;
+    @Inject
+    Quotas quotas;
     @ConfigProperty(name = "groundchat.image.max-concurrent-decodes", defaultValue = "2")
     int maxConcurrentDecodes;
     private Semaphore decodes;
@@ -37,6 +40,13 @@ public class ImageService {
     @PostConstruct
     void init() {
         decodes = new Semaphore(maxConcurrentDecodes, true);
+    }
+
+    /** An account's upload (any entry point): its uploads rate and stored-bytes quota first, then {@link #store}. */
+    public ImageEntity upload(byte[] bytes, UUID account) {
+        quotas.take(account, Quotas.Rate.UPLOADS);
+        quotas.checkStorage(storedBytes(account), bytes.length);
+        return store(bytes, account);
     }
 
     /**

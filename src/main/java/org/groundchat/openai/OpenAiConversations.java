@@ -44,7 +44,7 @@ class OpenAiConversations {
         if (continued != null) {
             UUID conversationId = Ids.parse(continued, "conversation");
             conversations.requireAccess(conversationId, account);
-            UUID image = last.image() == null ? null : storeImage(last.image(), account);
+            UUID image = last.image() == null ? null : images.upload(last.image(), account).id;
             coordinator.submitUserTurn(conversationId, account, turn(last, image, options), events);
             return conversationId;
         }
@@ -55,7 +55,7 @@ class OpenAiConversations {
         UUID first = null;
         for (int i = 0; i < messages.size(); i++) {
             if (messages.get(i).image() == null) continue;
-            imageIds[i] = storeImage(messages.get(i).image(), account);
+            imageIds[i] = images.upload(messages.get(i).image(), account).id;
             if (first == null) first = imageIds[i];
         }
         UUID conversationId = conversations.create(account, null, null, first).id();
@@ -105,11 +105,5 @@ class OpenAiConversations {
         } catch (ApiException e) {
             throw OpenAiException.invalid(param, e.code(), e.reason());
         }
-    }
-
-    private UUID storeImage(byte[] bytes, UUID account) {
-        quotas.take(account, Quotas.Rate.UPLOADS);
-        quotas.checkStorage(images.storedBytes(account), bytes.length);
-        return images.store(bytes, account).id;
     }
 }

@@ -1,13 +1,11 @@
 package org.groundchat.api;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import java.io.File;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
-import java.util.concurrent.TimeUnit;
+import java.util.Map;
+import org.groundchat.NodeTests;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -21,16 +19,7 @@ class BrowserEndToEndTest {
 
     @Test
     void theUiWorksInARealBrowser() throws Exception {
-        ProcessBuilder pb = new ProcessBuilder("node", "--test", "--test-concurrency=1", "e2e/")
-                .directory(new File("frontend")).redirectErrorStream(true);
-        pb.environment().put("GROUNDCHAT_URL", base.toString());
-        pb.environment().put("GOLDEN_DIR", new File("models/default/golden").getAbsolutePath());
-        pb.environment().put("SCREENSHOT_DIR", new File("target/e2e-screenshots").getAbsolutePath());
-        Process p = pb.start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        boolean finished = p.waitFor(10, TimeUnit.MINUTES);
-        System.out.println(out);
-        if (!finished) p.destroyForcibly();
-        assertEquals(0, finished ? p.exitValue() : -1, "browser tests failed:\n" + out);
+        NodeTests.run("e2e", Map.of("GROUNDCHAT_URL", base.toString(),
+                "SCREENSHOT_DIR", new File("target/e2e-screenshots").getAbsolutePath()), 10, "browser tests");
     }
 }

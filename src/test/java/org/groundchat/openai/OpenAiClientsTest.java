@@ -15,16 +15,16 @@ import dev.langchain4j.model.openai.OpenAiChatModel;
 import dev.langchain4j.model.openai.OpenAiStreamingChatModel;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
-import java.io.File;
 import java.net.URI;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.groundchat.NodeTests;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -71,16 +71,7 @@ class OpenAiClientsTest {
 
     @Test
     void theOfficialOpenAiNodePackageWorks() throws Exception {
-        ProcessBuilder pb = new ProcessBuilder("node", "--test", "clients/").directory(new File("frontend"))
-                .redirectErrorStream(true);
-        pb.environment().put("GROUNDCHAT_V1", v1.toString());
-        pb.environment().put("GROUNDCHAT_TOKEN", BOOTSTRAP_TOKEN);
-        pb.environment().put("GOLDEN_DIR", new File("models/default/golden").getAbsolutePath());
-        Process p = pb.start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        boolean finished = p.waitFor(5, TimeUnit.MINUTES);
-        System.out.println(out);
-        if (!finished) p.destroyForcibly();
-        assertEquals(0, finished ? p.exitValue() : -1, "openai npm client tests failed:\n" + out);
+        NodeTests.run("clients", Map.of("GROUNDCHAT_V1", v1.toString(), "GROUNDCHAT_TOKEN", BOOTSTRAP_TOKEN), 5,
+                "openai npm client tests");
     }
 }
