@@ -44,6 +44,8 @@ public class TurnCoordinator {
     GroundingEngine engine;
     @Inject
     TurnStore store;
+    @Inject
+    ChatMetrics metrics;
     @ConfigProperty(name = "groundchat.inference.workers", defaultValue = "1")
     int workers;
     @ConfigProperty(name = "groundchat.inference.max-queue", defaultValue = "64")
@@ -66,6 +68,8 @@ public class TurnCoordinator {
         final TurnSink sink;
         final CancellationToken cancel = new CancellationToken();
         final long queuedAt = System.nanoTime();
+        /** Whether the answer's end was counted; only the answer's own thread reads and writes it. */
+        boolean metered;
 
         Turn(UUID conversationId, TurnSink sink) {
             this.conversationId = conversationId;
@@ -81,6 +85,7 @@ public class TurnCoordinator {
             t.setDaemon(true);
             return t;
         });
+        metrics.queueDepth(this::queued);
         int failed = store.failInterrupted();
         if (failed > 0) LOG.warnf("%d answer(s) interrupted by the last shutdown were marked failed", failed);
     }
@@ -174,6 +179,12 @@ public class TurnCoordinator {
         return turn;
     }
 
+    private int queued() {
+        synchronized (waiting) {
+            return admitted;
+        }
+    }
+
     /** Gives back an admission whose turn was refused before it was queued (bad input, a vanished conversation). */
     private void unreserve(Turn turn) {
         synchronized (waiting) {
@@ -209,9 +220,20 @@ public class TurnCoordinator {
     private void answer(Turn turn, TurnStore.Accepted a, GenerationOptions options) {
         double queueMs = (System.nanoTime() - turn.queuedAt) / 1e6;
         UUID messageId = store.startAnswer(a.conversationId(), a.imageId());
-        turn.sink.send("started", turn.id, Map.of("messageId", messageId.toString()));
-        int first = store.nextRegionNumber(a.conversationId());
+        metrics.answerStarted();
         StringBuilder partial = new StringBuilder();
+        try {
+            turn.sink.send("started", turn.id, Map.of("messageId", messageId.toString()));
+            generate(turn, a, options, messageId, partial, queueMs);
+        } finally {
+            // a failure while storing the failure itself must not leave the answer counted as running
+            ended(turn, ChatMetrics.Outcome.FAILED, null);
+        }
+    }
+
+    private void generate(Turn turn, TurnStore.Accepted a, GenerationOptions options, UUID messageId,
+                          StringBuilder partial, double queueMs) {
+        int first = store.nextRegionNumber(a.conversationId());
         try {
             if (turn.cancel.isCancelled()) {
                 finish(turn, messageId, a.replaces(), "cancelled", null, "", "cancelled before it started", first, queueMs);
@@ -222,6 +244,7 @@ public class TurnCoordinator {
             GenerationRequest req = new GenerationRequest(image, prompt, options, i -> "[" + (first + i) + "]", turn.cancel);
             GenerationResult r = engine.generate(req, new GenerationListener() {
                 @Override public void onTextDelta(String delta) {
+                    if (partial.isEmpty() && !delta.isEmpty()) metrics.firstToken(turn.queuedAt);
                     partial.append(delta);
                     turn.sink.send("text", turn.id, Map.of("delta", delta));
                 }
@@ -243,12 +266,14 @@ public class TurnCoordinator {
             LOG.infof("answer failed: %s", e.getMessage());
             store.finishAnswer(messageId, a.replaces(), "failed", null, partial.toString(), e.getMessage(), first, null);
             release(turn);
+            ended(turn, ChatMetrics.Outcome.FAILED, null);
             turn.sink.send("error", turn.id, Map.of("code", e instanceof ApiException ae ? ae.code() : "generation_failed",
                     "reason", e.getMessage()));
         } catch (RuntimeException e) {
             LOG.error("answer failed", e);
             store.finishAnswer(messageId, a.replaces(), "failed", null, partial.toString(), "internal error", first, null);
             release(turn);
+            ended(turn, ChatMetrics.Outcome.FAILED, null);
             turn.sink.send("error", turn.id, Map.of("code", "internal_error", "reason", "The answer failed: internal error."));
         }
     }
@@ -267,6 +292,7 @@ public class TurnCoordinator {
         MessageJson stored = store.finishAnswer(messageId, replaces, status, r, partial,
                 "complete".equals(status) ? null : reason, first, timings);
         release(turn);
+        ended(turn, "complete".equals(status) ? ChatMetrics.Outcome.COMPLETE : ChatMetrics.Outcome.CANCELLED, r);
         if ("complete".equals(status)) {
             turn.sink.send("done", turn.id, Map.of("message", stored, "timings", timings,
                     "usage", Map.of("promptTokens", r.promptTokens(), "completionTokens", r.completionTokens()),
@@ -274,6 +300,13 @@ public class TurnCoordinator {
         } else {
             turn.sink.send("cancelled", turn.id, Map.of("message", stored));
         }
+    }
+
+    /** Counted before the final event goes out, so a client that reads the metrics on `done` finds its answer. */
+    private void ended(Turn turn, ChatMetrics.Outcome outcome, GenerationResult r) {
+        if (turn.metered) return;
+        turn.metered = true;
+        metrics.answerEnded(outcome, turn.queuedAt, r == null ? 0 : r.completionTokens());
     }
 
     private static List<PixelBox> parseRegions(List<List<Double>> regions) {

@@ -73,6 +73,12 @@ public final class GroundingEngine implements AutoCloseable {
 
     public boolean usesCuda() { return onnx.cuda; }
 
+    /** Images run through the vision encoder since the engine opened (each cache miss). */
+    public long imageEncodes() { return cache.encodes(); }
+
+    /** Image lookups answered from the feature cache since the engine opened. */
+    public long featureCacheHits() { return cache.hits(); }
+
     private float[] embedVocabulary() {
         int v = manifest.dims().vocab();
         long[] ids = new long[v];
