@@ -31,6 +31,14 @@ def grounded(obj, idx, article="a"):
     return f"<p> {obj.description(article)} </p> <at> <boxes>", idx
 
 
+def echoed(expression):
+    """A relation or ordinal answer repeats the question's expression as its phrase ("<p> the circle left of the
+    green star </p> <at> <boxes> ."): the object pointer at <at> resolves it (the box is the answer), instead of the
+    decoder first naming the target's attributes word by word, which it got wrong far more often than the pointer
+    picked wrong (and, trained only on right names, it then followed its own wrong name)."""
+    return f"<p> {expression} </p> <at> <boxes> ."
+
+
 def listing(scene: Scene, idxs):
     """`n : <p> a ... </p> <at> <boxes> , <p> ... </p> <at> <boxes> .` ordered left to right."""
     idxs = sorted(idxs, key=lambda i: scene.objects[i].center[0])
@@ -98,7 +106,7 @@ def task_relation(scene, rng):
     if not tries:
         return None
     i, expr, a = tries[rng.integers(len(tries))]
-    return Turn(f"where is {expr} ?", grounded(objs[i], i, "the")[0] + " .", [], [i], "relation", {"target": i})
+    return Turn(f"where is {expr} ?", echoed(expr), [], [i], "relation", {"target": i})
 
 
 def task_ordinal(scene, rng):
@@ -125,7 +133,7 @@ def task_ordinal(scene, rng):
     if not options:
         return None
     i, expr = options[rng.integers(len(options))]
-    return Turn(f"where is {expr} ?", grounded(scene.objects[i], i, "the")[0] + " .", [], [i], "ordinal", {"target": i})
+    return Turn(f"where is {expr} ?", echoed(expr), [], [i], "ordinal", {"target": i})
 
 
 def _selector(scene, rng):

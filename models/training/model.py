@@ -48,6 +48,7 @@ class ModelConfig:
     object_threshold: float = 0.3  # proposal score that makes an object token
     object_nms_iou: float = 0.5
     object_pointer: bool = False  # the box decoder may pick an object token's box (rows after the location keys)
+    spatial_pointer: bool = False  # the pointer also scores where each object is relative to an anchor / its group
 
     @property
     def head_dim(self):
@@ -236,6 +237,49 @@ class ImageQuery(nn.Module):
         return y[inverse], a[inverse]
 
 
+class SpatialReasoning(nn.Module):
+    """Relations and ordinals for the object pointer, from the slots' boxes. The decoder's hidden state matched each
+    object by its own token only, so "the circle left of the green star" or "the second square from the left" had
+    to be resolved inside four small layers, and were not (REC 0.25 / 0.29 with the plain pointer). Here the hidden
+    state names an anchor object (soft attention over the slots) and a group (soft membership), and weighs, per
+    direction (left, right, above, below), whether each object lies on that side of the anchor and how many group
+    members lie before it (rank 0, 1, 2). Only the weights come from the hidden state; the geometry is computed
+    from the boxes, so it holds for any scene. Zero-initialised weights leave the plain pointer unchanged."""
+
+    SHARPNESS, MARGIN, RANKS, RANK_WIDTH = 80.0, 0.02, 3, 0.3
+
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.scale = 1.0 / math.sqrt(c.hidden)
+        self.anchor = nn.Linear(c.hidden, c.hidden)
+        self.group = nn.Linear(c.hidden, c.hidden)
+        self.group_bias = nn.Parameter(torch.zeros(1))
+        self.relation = nn.Linear(c.hidden, 4)
+        self.rank = nn.Linear(c.hidden, 4 * self.RANKS)
+        for layer in (self.relation, self.rank):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self.register_buffer("others", 1.0 - torch.eye(c.object_tokens), persistent=False)
+        self.register_buffer("ranks", torch.arange(self.RANKS, dtype=torch.float32), persistent=False)
+
+    def forward(self, h, key, boxes, valid):
+        """h [N,D] (normalised hidden state), key [B,K,D], boxes [B,K,4], valid [B,K] (B = N or 1) -> [N,K] scores."""
+        cx, cy = (boxes[..., 0] + boxes[..., 2]) / 2, (boxes[..., 1] + boxes[..., 3]) / 2
+        xi, xj, yi, yj = cx.unsqueeze(2), cx.unsqueeze(1), cy.unsqueeze(2), cy.unsqueeze(1)
+        # side[b,i,j,d]: object i lies left of / right of / above / below object j
+        side = torch.sigmoid(self.SHARPNESS * (torch.stack([xj - xi, xi - xj, yj - yi, yi - yj], -1) - self.MARGIN))
+        side = side * (self.others * valid.unsqueeze(1) * valid.unsqueeze(2)).unsqueeze(-1)
+        anchor = (key * self.anchor(h).unsqueeze(1)).sum(-1) * self.scale
+        anchor = torch.softmax(torch.where(valid > 0.5, anchor, torch.full_like(anchor, -1e4)), -1)  # [N,K]
+        toward = (side * anchor.unsqueeze(1).unsqueeze(-1)).sum(2)  # [N,K,4]: i on side d of the anchor
+        relation = (toward * self.relation(h).unsqueeze(1)).sum(-1)
+        member = torch.sigmoid((key * self.group(h).unsqueeze(1)).sum(-1) * self.scale + self.group_bias) * valid
+        before = (side.transpose(1, 2) * member.unsqueeze(1).unsqueeze(-1)).sum(2)  # [N,K,4]: members on side d of i
+        bump = torch.exp(-(before.unsqueeze(-1) - self.ranks) ** 2 / (2 * self.RANK_WIDTH ** 2))  # [N,K,4,R]
+        rank = (bump * self.rank(h).view(-1, 1, 4, self.RANKS)).sum((-1, -2))
+        return relation + rank
+
+
 class ObjectPointer(nn.Module):
     """Picks one of the object tokens for the hidden state at <at>, or none of them (a pointer network).
     Regressing a box from a soft attention over a 16x16 grid could not resolve relations and ordinals in crowded
@@ -250,6 +294,7 @@ class ObjectPointer(nn.Module):
         self.q, self.k = nn.Linear(c.hidden, c.hidden), nn.Linear(c.hidden, c.hidden)
         self.slot = nn.Parameter(torch.randn(1, c.object_tokens, c.hidden) * 0.02)
         self.none = nn.Linear(c.hidden, 1)
+        self.spatial = SpatialReasoning(c) if c.spatial_pointer else None
 
     def keys(self, object_embeds, boxes, valid):
         """[B,K,D] object tokens, [B,K,4] their boxes, [B,K] validity -> pointer rows [B,K,2D]:
@@ -266,10 +311,12 @@ class ObjectPointer(nn.Module):
         if index is not None:
             rows = rows[index]
         key, valid = rows[..., :d], rows[..., d + 4]
-        q = self.q(self.ln_q(hidden_state))
-        s = (key * q.unsqueeze(1)).sum(-1) * self.scale
+        h = self.ln_q(hidden_state)
+        s = (key * self.q(h).unsqueeze(1)).sum(-1) * self.scale
+        if self.spatial is not None:
+            s = s + self.spatial(h, key, rows[..., d:d + 4], valid)
         s = torch.where(valid > 0.5, s, torch.full_like(s, -1e4))
-        return torch.cat([self.none(self.ln_q(hidden_state)), s], 1)
+        return torch.cat([self.none(h), s], 1)
 
     @staticmethod
     def boxes(rows, index=None):

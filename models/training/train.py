@@ -401,6 +401,8 @@ def main():
                     "(proposals -> region embeddings; 0 = none); ignored when resuming")
     ap.add_argument("--object-pointer", action="store_true", help="the box decoder may pick one of the object "
                     "tokens' boxes (a pointer over them) instead of regressing one; needs object tokens")
+    ap.add_argument("--spatial-pointer", action="store_true", help="the object pointer also weighs where each object "
+                    "lies relative to an anchor object and to its group (relations, ordinals); new parts start at zero")
     ap.add_argument("--pointer-weight", type=float, default=2.0)
     ap.add_argument("--referent-weight", type=float, default=0.0, help="object pointer at each answer's <assistant> "
                     "token to the object its first region names (the question resolved before the answer); 0 = off")
@@ -423,7 +425,8 @@ def main():
     ckpt_path = os.path.join(args.run, "checkpoint.pt")
     resumed = torch.load(ckpt_path) if os.path.exists(ckpt_path) else None
     config = ModelConfig(**resumed["config"]) if resumed else ModelConfig(
-        vocab=len(tok), object_tokens=args.object_tokens, object_pointer=args.object_pointer and args.object_tokens > 0)
+        vocab=len(tok), object_tokens=args.object_tokens, object_pointer=args.object_pointer and args.object_tokens > 0,
+        spatial_pointer=args.spatial_pointer and args.object_pointer)
     model = GroundingModel(config)
     # no weight decay on biases, norms, token embeddings and position tables
     def decays(name, p):
