@@ -22,6 +22,7 @@ class Encoded:
         self.target = []  # True where the token is one the model must predict (answer tokens except <boxes>)
         self.slots = []  # (position, box) for every <boxes>
         self.ats = []  # (position, object index) for every answer <at>
+        self.anchors = []  # per answer <at>: the object index of the relation's anchor, or -1
         self.words = []  # (position, object index) for words inside <p> ... </p>
 
 
@@ -60,6 +61,7 @@ def encode_turns(tok: WordTokenizer, turns, image_tokens, scene=None, rng=None, 
             if i == at_id:
                 o = next(objs)
                 e.ats.append((pos, o))
+                e.anchors.append(t.info.get("anchor", -1))
                 e.words.extend((p, o) for p in phrase)
             if i == boxes_id:
                 o = e.ats[-1][1]
@@ -103,6 +105,7 @@ def collate(encs, pad_id):
         "at_index": (torch.tensor([b for b, e in enumerate(encs) for _ in e.ats], dtype=torch.long),
                      torch.tensor([p for e in encs for p, _ in e.ats], dtype=torch.long)),
         "at_object": [(b, o) for b, e in enumerate(encs) for _, o in e.ats],
+        "at_anchor": [a for e in encs for a in e.anchors],
         "word_index": (torch.tensor([b for b, e in enumerate(encs) for _ in e.words], dtype=torch.long),
                        torch.tensor([p for e in encs for p, _ in e.words], dtype=torch.long)),
         "word_object": [(b, o) for b, e in enumerate(encs) for _, o in e.words],

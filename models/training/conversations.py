@@ -106,7 +106,7 @@ def task_relation(scene, rng):
     if not tries:
         return None
     i, expr, a = tries[rng.integers(len(tries))]
-    return Turn(f"where is {expr} ?", echoed(expr), [], [i], "relation", {"target": i})
+    return Turn(f"where is {expr} ?", echoed(expr), [], [i], "relation", {"target": i, "anchor": a})
 
 
 def task_ordinal(scene, rng):

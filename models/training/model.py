@@ -269,15 +269,23 @@ class SpatialReasoning(nn.Module):
         # side[b,i,j,d]: object i lies left of / right of / above / below object j
         side = torch.sigmoid(self.SHARPNESS * (torch.stack([xj - xi, xi - xj, yj - yi, yi - yj], -1) - self.MARGIN))
         side = side * (self.others * valid.unsqueeze(1) * valid.unsqueeze(2)).unsqueeze(-1)
-        anchor = (key * self.anchor(h).unsqueeze(1)).sum(-1) * self.scale
-        anchor = torch.softmax(torch.where(valid > 0.5, anchor, torch.full_like(anchor, -1e4)), -1)  # [N,K]
+        anchor = torch.softmax(self.anchor_logits(h, key, valid), -1)  # [N,K]
         toward = (side * anchor.unsqueeze(1).unsqueeze(-1)).sum(2)  # [N,K,4]: i on side d of the anchor
         relation = (toward * self.relation(h).unsqueeze(1)).sum(-1)
-        member = torch.sigmoid((key * self.group(h).unsqueeze(1)).sum(-1) * self.scale + self.group_bias) * valid
+        member = torch.sigmoid(self.member_logits(h, key)) * valid
         before = (side.transpose(1, 2) * member.unsqueeze(1).unsqueeze(-1)).sum(2)  # [N,K,4]: members on side d of i
         bump = torch.exp(-(before.unsqueeze(-1) - self.ranks) ** 2 / (2 * self.RANK_WIDTH ** 2))  # [N,K,4,R]
         rank = (bump * self.rank(h).view(-1, 1, 4, self.RANKS)).sum((-1, -2))
         return relation + rank
+
+    def anchor_logits(self, h, key, valid):
+        """Which slot is the anchor ("the green star" of "the circle left of the green star"); [N,K], empty -1e4."""
+        a = (key * self.anchor(h).unsqueeze(1)).sum(-1) * self.scale
+        return torch.where(valid > 0.5, a, torch.full_like(a, -1e4))
+
+    def member_logits(self, h, key):
+        """Which slots belong to the named group (the circles of "the second circle from the left"); [N,K]."""
+        return (key * self.group(h).unsqueeze(1)).sum(-1) * self.scale + self.group_bias
 
 
 class ObjectPointer(nn.Module):

@@ -332,6 +332,8 @@ def conversation_losses(model, cache, encs, scene_ids, image_embeds, feature_map
             stats.update(ps)
         if pointer is not None and args.referent_weight:
             referent_loss(model, batch, hidden, b_at, gt, pointer, losses, stats, args)
+        if pointer is not None and model.box_decoder.pointer.spatial is not None and args.spatial_weight:
+            spatial_losses(model, cache, scene_ids, batch, h_at, b_at, pointer, losses, stats, args)
     if len(batch["word_object"]):
         pts = torch.tensor([cache["objects"][scene_ids[b]][o]["point"] for b, o in batch["word_object"]])
         q, att = model.point_head.query(hidden[batch["word_index"]], location_keys, True, batch["word_index"][0])
@@ -360,6 +362,38 @@ def referent_loss(model, batch, hidden, b_at, gt, pointer, losses, stats, args):
     target = pointer_targets(pointer[1], b_at[sel], gt[sel])
     losses["referent"] = args.referent_weight * F.cross_entropy(logits, target)
     stats["ref_acc"] = (logits.detach().argmax(1) == target).float().mean().item()
+
+
+def spatial_losses(model, cache, scene_ids, batch, h_at, b_at, pointer, losses, stats, args):
+    """Direct targets for the spatial pointer's two choices, which otherwise learn only through the relation and
+    rank weights (zero at the start, so at first they get no gradient at all): the group of each <at> is the slots
+    holding an object of its object's shape (every expression names the target's shape), and a relation's anchor
+    is the slot holding the anchor object."""
+    head = model.box_decoder.pointer
+    rows, (boxes, valid) = pointer[0][b_at], (pointer[1][0][b_at], pointer[1][1][b_at])
+    d = h_at.shape[1]
+    key = rows[..., :d]
+    h = head.ln_q(h_at)
+    n, k, _ = boxes.shape
+    member = torch.zeros(n, k)
+    for r, (b, o) in enumerate(batch["at_object"]):
+        objs = cache["objects"][scene_ids[b]]
+        same = torch.tensor([ob["box"] for ob in objs if ob["shape"] == objs[o]["shape"]], dtype=torch.float32)
+        iou = box_iou_giou(boxes[r].repeat_interleave(len(same), 0), same.repeat(k, 1))[0].view(k, len(same))
+        member[r] = (iou.max(1).values >= 0.5).float() * valid[r]
+    bce = F.binary_cross_entropy_with_logits(head.spatial.member_logits(h, key), member, reduction="none")
+    losses["group"] = args.spatial_weight * (bce * valid).sum() / valid.sum().clamp(min=1)
+    anchors = torch.tensor(batch["at_anchor"])
+    sel = anchors >= 0
+    if sel.any():
+        gt = torch.tensor([cache["objects"][scene_ids[int(b)]][int(a)]["box"] for b, a in zip(b_at[sel], anchors[sel])],
+                          dtype=torch.float32)
+        target = pointer_targets(pointer[1], b_at[sel], gt)  # 0 = the anchor has no slot
+        ok = target > 0
+        if ok.any():
+            logits = head.spatial.anchor_logits(h[sel][ok], key[sel][ok], valid[sel][ok])
+            losses["anchor"] = args.spatial_weight * F.cross_entropy(logits, target[ok] - 1)
+            stats["anchor_acc"] = (logits.detach().argmax(1) == target[ok] - 1).float().mean().item()
 
 
 def lr_at(step, total, base, warmup=200):
@@ -403,6 +437,9 @@ def main():
                     "tokens' boxes (a pointer over them) instead of regressing one; needs object tokens")
     ap.add_argument("--spatial-pointer", action="store_true", help="the object pointer also weighs where each object "
                     "lies relative to an anchor object and to its group (relations, ordinals); new parts start at zero")
+    ap.add_argument("--spatial-weight", type=float, default=1.0, help="the spatial pointer's group and anchor losses")
+    ap.add_argument("--spatial-lr-scale", type=float, default=1.0, help="learning-rate factor of the spatial "
+                    "pointer's parameters (new parts joining trained ones)")
     ap.add_argument("--pointer-weight", type=float, default=2.0)
     ap.add_argument("--referent-weight", type=float, default=0.0, help="object pointer at each answer's <assistant> "
                     "token to the object its first region names (the question resolved before the answer); 0 = off")
@@ -431,9 +468,14 @@ def main():
     # no weight decay on biases, norms, token embeddings and position tables
     def decays(name, p):
         return p.dim() >= 2 and not ({"pos", "loc_pos", "tok", "kind", "empty", "slot"} & set(name.split(".")))
-    decay = [p for n, p in model.named_parameters() if p.requires_grad and decays(n, p)]
-    keep = [p for n, p in model.named_parameters() if p.requires_grad and not decays(n, p)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": keep, "weight_decay": 0.0}], lr=args.lr)
+    def spatial(name):
+        return ".spatial." in name
+    groups = []
+    for scale, part in ((1.0, lambda n: not spatial(n)), (args.spatial_lr_scale, spatial)):
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and part(n)]
+        groups += [{"params": [p for n, p in named if decays(n, p)], "weight_decay": 0.01, "scale": scale},
+                   {"params": [p for n, p in named if not decays(n, p)], "weight_decay": 0.0, "scale": scale}]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=args.lr)
     step = 0
     if resumed:
         ck = resumed
@@ -457,7 +499,7 @@ def main():
     while step < args.steps:
         stage = 1 if step < args.stage1 * args.steps else 2
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, args.steps, args.lr)
+            group["lr"] = lr_at(step, args.steps, args.lr) * group.get("scale", 1.0)
         losses, stats = train_step(model, cache, tok, rng, stage, model.config, args)
         loss = sum(losses.values())
         opt.zero_grad(set_to_none=True)
