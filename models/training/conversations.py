@@ -99,9 +99,12 @@ def task_relation(scene, rng):
             ax = _axis(scene, "left" if rel in ("left", "right") else "top")
             sign = -1 if rel in ("left", "above") else 1
             for shape in SHAPES:
+                gaps = [sign * (ax(o) - ax(objs[a])) for i, o in enumerate(objs) if i != a and o.shape == shape]
                 side = [i for i, o in enumerate(objs) if i != a and o.shape == shape
                         and sign * (ax(o) - ax(objs[a])) > MARGIN]
-                if len(side) == 1 and sum(o.shape == shape for o in objs) >= 2:
+                # no other object of the shape barely on that side (within MARGIN): "left of" would be unclear
+                clear = not any(0 < g <= MARGIN for g in gaps)
+                if len(side) == 1 and clear and sum(o.shape == shape for o in objs) >= 2:
                     tries.append((side[0], f"the {shape} {rel_words[rel]} {anchor}", a))
     if not tries:
         return None

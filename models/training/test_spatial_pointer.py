@@ -43,6 +43,16 @@ class SpatialReasoningTest(unittest.TestCase):
         self.assertGreater(min(s[0], s[1]), 4.0)
         self.assertLess(max(s[2], s[3]), 0.5, "the anchor itself and objects right of it are not left of it")
 
+    def test_above_is_smaller_y(self):
+        # image rows grow downward: "above the anchor" means a smaller centre y
+        self.boxes = torch.tensor([[[0.45, y - 0.05, 0.55, y + 0.05] for y in (0.1, 0.3, 0.5, 0.7, 0.9)]])
+        with torch.no_grad():
+            self.s.anchor.bias[2] = 1.0
+            self.s.relation.bias[ABOVE] = 5.0
+        s = self.scores()
+        self.assertGreater(min(s[0], s[1]), 4.0)
+        self.assertLess(max(s[2], s[3]), 0.5)
+
     def test_rank_counts_group_members_before_each_object(self):
         with torch.no_grad():
             self.s.group.weight.zero_(); self.s.group.bias.zero_()

@@ -463,7 +463,7 @@ def main():
     resumed = torch.load(ckpt_path) if os.path.exists(ckpt_path) else None
     config = ModelConfig(**resumed["config"]) if resumed else ModelConfig(
         vocab=len(tok), object_tokens=args.object_tokens, object_pointer=args.object_pointer and args.object_tokens > 0,
-        spatial_pointer=args.spatial_pointer and args.object_pointer)
+        spatial_pointer=args.spatial_pointer and args.object_pointer and args.object_tokens > 0)
     model = GroundingModel(config)
     # no weight decay on biases, norms, token embeddings and position tables
     def decays(name, p):
@@ -481,6 +481,8 @@ def main():
         ck = resumed
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
+        for group, given in zip(opt.param_groups, [g for g in groups if g["params"]]):
+            group["scale"] = given["scale"]  # this run's --spatial-lr-scale, not the saved one
         step = ck["step"]
         print(f"resumed at step {step}")
     elif args.init:
