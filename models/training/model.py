@@ -49,6 +49,7 @@ class ModelConfig:
     object_nms_iou: float = 0.5
     object_pointer: bool = False  # the box decoder may pick an object token's box (rows after the location keys)
     spatial_pointer: bool = False  # the pointer also scores where each object is relative to an anchor / its group
+    spatial_gate: bool = False  # the spatial terms count only for members of the named group (e12 on)
 
     @property
     def head_dim(self):
@@ -261,6 +262,7 @@ class SpatialReasoning(nn.Module):
             nn.init.zeros_(layer.bias)
         self.register_buffer("others", 1.0 - torch.eye(c.object_tokens), persistent=False)
         self.register_buffer("ranks", torch.arange(self.RANKS, dtype=torch.float32), persistent=False)
+        self.gate = c.spatial_gate
 
     def forward(self, h, key, boxes, valid):
         """h [N,D] (normalised hidden state), key [B,K,D], boxes [B,K,4], valid [B,K] (B = N or 1) -> [N,K] scores."""
@@ -276,7 +278,9 @@ class SpatialReasoning(nn.Module):
         before = (side.transpose(1, 2) * member.unsqueeze(1).unsqueeze(-1)).sum(2)  # [N,K,4]: members on side d of i
         bump = torch.exp(-(before.unsqueeze(-1) - self.ranks) ** 2 / (2 * self.RANK_WIDTH ** 2))  # [N,K,4,R]
         rank = (bump * self.rank(h).view(-1, 1, 4, self.RANKS)).sum((-1, -2))
-        return relation + rank
+        # gated, "left of the star" and "the leftmost" reward only circles when circles are asked for; ungated (e11),
+        # every object on that side or at that rank gains and only the plain key term tells the shapes apart
+        return (relation + rank) * member if self.gate else relation + rank
 
     def anchor_logits(self, h, key, valid):
         """Which slot is the anchor ("the green star" of "the circle left of the green star"); [N,K], empty -1e4."""

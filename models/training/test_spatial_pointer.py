@@ -69,3 +69,20 @@ class SpatialReasoningTest(unittest.TestCase):
             self.s.rank.bias.view(4, 3)[RIGHT, 0] = 5.0  # "the rightmost"
         s = self.scores()
         self.assertEqual(int(s[:4].argmax()), 3, "the empty slot 4 (x 0.9) is not to the right of slot 3")
+
+    def test_gated_terms_reward_group_members_only(self):
+        gated = SpatialReasoning(ModelConfig(hidden=8, object_tokens=5, object_pointer=True, spatial_pointer=True,
+                                             spatial_gate=True))
+        gated.load_state_dict(self.s.state_dict())
+        with torch.no_grad():
+            for m in (self.s, gated):
+                m.group.weight.zero_(); m.group.bias.zero_()
+                m.group.bias[1] = 1.0  # the group: slot 1 only (slot 0 is not a member)
+                m.group_bias.fill_(-5.0)
+                m.anchor.bias[2] = 1.0
+                m.relation.bias[LEFT] = 5.0  # "... left of slot 2"
+            plain, s = self.s(self.h, self.key, self.boxes, self.valid)[0], gated(self.h, self.key, self.boxes, self.valid)[0]
+        self.assertGreater(float(plain[0]), 4.0, "ungated, a non-member left of the anchor gains too")
+        self.assertLess(float(s[0]), 0.5)
+        self.assertGreater(float(s[1]), 4.0)
+

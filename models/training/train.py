@@ -437,6 +437,8 @@ def main():
                     "tokens' boxes (a pointer over them) instead of regressing one; needs object tokens")
     ap.add_argument("--spatial-pointer", action="store_true", help="the object pointer also weighs where each object "
                     "lies relative to an anchor object and to its group (relations, ordinals); new parts start at zero")
+    ap.add_argument("--spatial-gate", action="store_true", help="the spatial terms count only for the slots in the "
+                    "named group (membership x (relation + rank))")
     ap.add_argument("--spatial-weight", type=float, default=1.0, help="the spatial pointer's group and anchor losses")
     ap.add_argument("--spatial-lr-scale", type=float, default=1.0, help="learning-rate factor of the spatial "
                     "pointer's parameters (new parts joining trained ones)")
@@ -463,7 +465,8 @@ def main():
     resumed = torch.load(ckpt_path) if os.path.exists(ckpt_path) else None
     config = ModelConfig(**resumed["config"]) if resumed else ModelConfig(
         vocab=len(tok), object_tokens=args.object_tokens, object_pointer=args.object_pointer and args.object_tokens > 0,
-        spatial_pointer=args.spatial_pointer and args.object_pointer and args.object_tokens > 0)
+        spatial_pointer=args.spatial_pointer and args.object_pointer and args.object_tokens > 0,
+        spatial_gate=args.spatial_gate)
     model = GroundingModel(config)
     # no weight decay on biases, norms, token embeddings and position tables
     def decays(name, p):
