@@ -306,7 +306,8 @@ async function occupyAnswerPool(count) {
 }
 
 test('a queued answer shows its place and Stop cancels it', async () => {
-  await occupyAnswerPool(3);
+  // six long answers ahead: with three, a slow machine's screenshot could outlast the queue and Stop was gone
+  await occupyAnswerPool(6);
   await page.locator('#composer-text').fill('describe the image .');
   await page.keyboard.press('Enter');
   const meta = page.locator('.message.assistant').last().locator('.message-meta');
@@ -316,8 +317,9 @@ test('a queued answer shows its place and Stop cancels it', async () => {
   });
   assert.match(await meta.innerText(), /Queued \(position \d+\)/);
   assert.equal(await page.locator('body').getAttribute('data-busy'), 'queued');
-  await page.screenshot({ path: join(SHOTS, '9-queued.png') });
+  // Stop first, the screenshot after: the queue does not wait for the test
   await page.locator('#stop-btn').click();
+  await page.screenshot({ path: join(SHOTS, '9-queued-then-stopped.png') });
   await lastAssistantDone();
   const last = page.locator('.message.assistant').last();
   assert.equal(await last.getAttribute('data-status'), 'cancelled');
