@@ -238,6 +238,11 @@ class ImageQuery(nn.Module):
         return y[inverse], a[inverse]
 
 
+def empty_slots_out(scores, valid):
+    """Slot scores [N,K] with the empty slots (valid 0) at -1e4, out of every softmax and argmax."""
+    return torch.where(valid > 0.5, scores, torch.full_like(scores, -1e4))
+
+
 class SpatialReasoning(nn.Module):
     """Relations and ordinals for the object pointer, from the slots' boxes. The decoder's hidden state matched each
     object by its own token only, so "the circle left of the green star" or "the second square from the left" had
@@ -285,7 +290,7 @@ class SpatialReasoning(nn.Module):
     def anchor_logits(self, h, key, valid):
         """Which slot is the anchor ("the green star" of "the circle left of the green star"); [N,K], empty -1e4."""
         a = (key * self.anchor(h).unsqueeze(1)).sum(-1) * self.scale
-        return torch.where(valid > 0.5, a, torch.full_like(a, -1e4))
+        return empty_slots_out(a, valid)
 
     def member_logits(self, h, key):
         """Which slots belong to the named group (the circles of "the second circle from the left"); [N,K]."""
@@ -327,7 +332,7 @@ class ObjectPointer(nn.Module):
         s = (key * self.q(h).unsqueeze(1)).sum(-1) * self.scale
         if self.spatial is not None:
             s = s + self.spatial(h, key, rows[..., d:d + 4], valid)
-        s = torch.where(valid > 0.5, s, torch.full_like(s, -1e4))
+        s = empty_slots_out(s, valid)
         return torch.cat([self.none(h), s], 1)
 
     @staticmethod

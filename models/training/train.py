@@ -478,13 +478,14 @@ def main():
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and part(n)]
         groups += [{"params": [p for n, p in named if decays(n, p)], "weight_decay": 0.01, "scale": scale},
                    {"params": [p for n, p in named if not decays(n, p)], "weight_decay": 0.0, "scale": scale}]
-    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=args.lr)
+    groups = [g for g in groups if g["params"]]  # no spatial pointer: the two groups of before
+    opt = torch.optim.AdamW(groups, lr=args.lr)
     step = 0
     if resumed:
         ck = resumed
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
-        for group, given in zip(opt.param_groups, [g for g in groups if g["params"]]):
+        for group, given in zip(opt.param_groups, groups):
             group["scale"] = given["scale"]  # this run's --spatial-lr-scale, not the saved one
         step = ck["step"]
         print(f"resumed at step {step}")
