@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import jakarta.ws.rs.WebApplicationException;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
+import org.groundchat.persistence.DatabaseOutage;
 import org.jboss.logging.Logger;
 import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 
@@ -12,6 +13,8 @@ import java.util.Map;
 /** Every REST error leaves as {@code {"error": CODE, "reason": "readable text"}}. */
 public class ApiExceptionMappers {
     private static final Logger LOG = Logger.getLogger(ApiExceptionMappers.class);
+    /** The embedded database's supervisor restarts it within seconds; an external one is the operator's. */
+    private static final int RETRY_AFTER_SECONDS = 5;
 
     public static Response error(int status, String code, String reason) {
         return Response.status(status).type(MediaType.APPLICATION_JSON_TYPE)
@@ -65,6 +68,12 @@ public class ApiExceptionMappers {
 
     @ServerExceptionMapper
     public Response unexpected(RuntimeException e) {
+        if (DatabaseOutage.isCause(e)) {
+            LOG.warnf("Request refused, database unavailable: %s", e.getMessage());
+            return Response.status(503).type(MediaType.APPLICATION_JSON_TYPE).header("Retry-After", RETRY_AFTER_SECONDS)
+                    .entity(Map.of("error", DatabaseOutage.CODE, "reason", DatabaseOutage.REASON,
+                            "retryAfter", RETRY_AFTER_SECONDS)).build();
+        }
         LOG.error("Unexpected error", e);
         // the log has the details; the client gets no class names
         return error(500, "internal_error", "Internal error; the server log has the details.");

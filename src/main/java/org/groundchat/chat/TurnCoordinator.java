@@ -28,6 +28,8 @@ import org.groundchat.inference.GenerationRequest;
 import org.groundchat.inference.GroundingEngine;
 import org.groundchat.inference.InferenceException;
 import org.groundchat.inference.PixelBox;
+import org.groundchat.persistence.DatabaseOutage;
+import org.groundchat.persistence.EmbeddedPostgresSupervisor;
 import org.groundchat.inference.PromptTurn;
 import org.jboss.logging.Logger;
 
@@ -39,6 +41,9 @@ import org.jboss.logging.Logger;
 public class TurnCoordinator {
     private static final Logger LOG = Logger.getLogger(TurnCoordinator.class);
     static final int MAX_REGIONS = 16;
+    static final String INTERRUPTED_BY_OUTAGE = "interrupted: the database was unavailable while this answer was generated";
+
+    private record PendingEnding(UUID messageId, UUID replaces, String partial, String reason) {}
 
     @Inject
     GroundingEngine engine;
@@ -53,6 +58,8 @@ public class TurnCoordinator {
 
     private ThreadPoolExecutor pool;
     private final Map<UUID, Turn> active = new ConcurrentHashMap<>();
+    /** Answers that ended while the database was unavailable, by message id: stored as failed once it returns. */
+    private final Map<UUID, PendingEnding> pendingEndings = new ConcurrentHashMap<>();
     private final List<Turn> waiting = new ArrayList<>();
     /**
      * Turns admitted and not yet started, guarded by {@code waiting}. The queue limit counts these from the moment of
@@ -219,7 +226,18 @@ public class TurnCoordinator {
 
     private void answer(Turn turn, TurnStore.Accepted a, GenerationOptions options) {
         double queueMs = (System.nanoTime() - turn.queuedAt) / 1e6;
-        UUID messageId = store.startAnswer(a.conversationId(), a.imageId());
+        UUID messageId;
+        try {
+            messageId = store.startAnswer(a.conversationId(), a.imageId());
+        } catch (RuntimeException e) {
+            if (!DatabaseOutage.isCause(e)) throw e;
+            LOG.warnf("answer not started, database unavailable: %s", e.getMessage());
+            release(turn);
+            ended(turn, ChatMetrics.Outcome.FAILED, null);
+            turn.sink.send("error", turn.id, Map.of("code", DatabaseOutage.CODE, "reason", DatabaseOutage.REASON));
+            return;
+        }
+        recordPendingEndings(); // the database answers again: endings it missed can be stored now
         metrics.answerStarted();
         StringBuilder partial = new StringBuilder();
         try {
@@ -233,8 +251,8 @@ public class TurnCoordinator {
 
     private void generate(Turn turn, TurnStore.Accepted a, GenerationOptions options, UUID messageId,
                           StringBuilder partial, double queueMs) {
-        int first = store.nextRegionNumber(a.conversationId());
         try {
+            int first = store.nextRegionNumber(a.conversationId());
             if (turn.cancel.isCancelled()) {
                 finish(turn, messageId, a.replaces(), "cancelled", null, "", "cancelled before it started", first, queueMs);
                 return;
@@ -264,17 +282,56 @@ public class TurnCoordinator {
                     first, queueMs);
         } catch (InferenceException | ApiException e) {
             LOG.infof("answer failed: %s", e.getMessage());
-            store.finishAnswer(messageId, a.replaces(), "failed", null, partial.toString(), e.getMessage(), first, null);
-            release(turn);
-            ended(turn, ChatMetrics.Outcome.FAILED, null);
-            turn.sink.send("error", turn.id, Map.of("code", e instanceof ApiException ae ? ae.code() : "generation_failed",
-                    "reason", e.getMessage()));
+            endFailed(turn, new PendingEnding(messageId, a.replaces(), partial.toString(), e.getMessage()),
+                    e instanceof ApiException ae ? ae.code() : "generation_failed", e.getMessage());
         } catch (RuntimeException e) {
-            LOG.error("answer failed", e);
-            store.finishAnswer(messageId, a.replaces(), "failed", null, partial.toString(), "internal error", first, null);
-            release(turn);
-            ended(turn, ChatMetrics.Outcome.FAILED, null);
-            turn.sink.send("error", turn.id, Map.of("code", "internal_error", "reason", "The answer failed: internal error."));
+            boolean outage = DatabaseOutage.isCause(e);
+            if (outage) LOG.warnf("answer interrupted, database unavailable: %s", e.getMessage());
+            else LOG.error("answer failed", e);
+            endFailed(turn, new PendingEnding(messageId, a.replaces(), partial.toString(),
+                            outage ? INTERRUPTED_BY_OUTAGE : "internal error"),
+                    outage ? DatabaseOutage.CODE : "internal_error",
+                    outage ? DatabaseOutage.REASON : "The answer failed: internal error.");
+        }
+    }
+
+    /**
+     * Stores a failed answer and tells the client. When the database is gone the ending is kept in memory and stored
+     * when it answers again ({@link #recordPendingEndings}): the answer ends failed, never left "streaming".
+     */
+    private void endFailed(Turn turn, PendingEnding ending, String code, String reason) {
+        try {
+            store.finishAnswer(ending.messageId(), ending.replaces(), "failed", null, ending.partial(), ending.reason(), 0,
+                    null);
+        } catch (RuntimeException e) {
+            if (!DatabaseOutage.isCause(e)) throw e;
+            pendingEndings.put(ending.messageId(), new PendingEnding(ending.messageId(), ending.replaces(), ending.partial(),
+                    INTERRUPTED_BY_OUTAGE));
+            code = DatabaseOutage.CODE;
+            reason = DatabaseOutage.REASON;
+        }
+        release(turn);
+        ended(turn, ChatMetrics.Outcome.FAILED, null);
+        turn.sink.send("error", turn.id, Map.of("code", code, "reason", reason));
+    }
+
+    void databaseRestarted(@Observes EmbeddedPostgresSupervisor.DatabaseRestarted restarted) {
+        recordPendingEndings();
+    }
+
+    /** Stores the endings an outage kept from the database; those it still cannot store stay for the next try. */
+    private void recordPendingEndings() {
+        for (PendingEnding ending : List.copyOf(pendingEndings.values())) {
+            try {
+                store.failIfStreaming(ending.messageId(), ending.replaces(), ending.partial(), ending.reason());
+                pendingEndings.remove(ending.messageId());
+            } catch (RuntimeException e) {
+                if (!DatabaseOutage.isCause(e)) {
+                    LOG.error("could not store an interrupted answer's end", e);
+                    pendingEndings.remove(ending.messageId());
+                }
+                return;
+            }
         }
     }
 

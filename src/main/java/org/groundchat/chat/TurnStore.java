@@ -208,6 +208,14 @@ public class TurnStore {
         return MessageJson.of(m, RegionEntity.list("messageId = ?1 order by number", m.id));
     }
 
+    /** Ends an answer as failed unless it has ended already or was deleted with its conversation meanwhile. */
+    @Transactional
+    public void failIfStreaming(UUID messageId, UUID replaces, String partialText, String reason) {
+        MessageEntity m = MessageEntity.findById(messageId);
+        if (m == null || !MessageEntity.STREAMING.equals(m.status)) return;
+        finishAnswer(messageId, replaces, MessageEntity.FAILED, null, partialText, reason, 0, null);
+    }
+
     /**
      * The prompt: earlier complete exchanges about the same image, then the new user turn. Each user slot is filled
      * with the box of the region it names; each answer slot with the answer's own regions in order.

@@ -19,6 +19,8 @@ import java.util.Map;
  */
 public class EmbeddedPostgresConfigSourceFactory implements ConfigSourceFactory {
     static final int ORDINAL = 150; // below application.properties (250), env (300) and system properties (400)
+    /** The embedded server's data directory, present only when the embedded server is in use (its supervisor). */
+    public static final String DATA_DIR_PROPERTY = "groundchat.db.embedded-data-dir";
 
     @Override
     public Iterable<ConfigSource> getConfigSources(ConfigSourceContext context) {
@@ -27,8 +29,10 @@ public class EmbeddedPostgresConfigSourceFactory implements ConfigSourceFactory 
         String enabled = value(context, "groundchat.db.embedded", "true");
         if (!Boolean.parseBoolean(enabled)) return List.of();
         String dir = value(context, "groundchat.db.dir", ".data/postgres");
+        String url = jdbcUrl(dir);
         Map<String, String> props = Map.of(
-                "quarkus.datasource.jdbc.url", jdbcUrl(dir),
+                "quarkus.datasource.jdbc.url", url,
+                DATA_DIR_PROPERTY, System.getProperty(dataDirKey(dir)),
                 "quarkus.datasource.username", "postgres",
                 "quarkus.datasource.password", "postgres");
         return List.of(new PropertiesConfigSource(props, "groundchat-embedded-postgres", ORDINAL));
@@ -44,11 +48,18 @@ public class EmbeddedPostgresConfigSourceFactory implements ConfigSourceFactory 
         synchronized (System.getProperties()) {
             String url = System.getProperty(key);
             if (url == null) {
-                url = EmbeddedPostgresServer.startOrReuse(dir).jdbcUrl();
+                EmbeddedPostgresServer server = EmbeddedPostgresServer.startOrReuse(dir);
+                url = server.jdbcUrl();
+                System.setProperty(dataDirKey(dir), server.dataDir().toString());
                 System.setProperty(key, url);
             }
             return url;
         }
+    }
+
+    /** Where the directory actually is ("temp" names a fresh one), kept beside the URL for the same reason. */
+    private static String dataDirKey(String dir) {
+        return "groundchat.embedded-postgres.dir." + java.nio.file.Path.of(dir).toAbsolutePath();
     }
 
     /** True while Quarkus augments the application (build step classes are on the call stack). */

@@ -25,6 +25,7 @@ import org.groundchat.chat.ConversationService;
 import org.groundchat.chat.Ids;
 import org.groundchat.chat.TurnCoordinator;
 import org.groundchat.chat.TurnRequest;
+import org.groundchat.persistence.DatabaseOutage;
 import org.jboss.logging.Logger;
 
 /**
@@ -72,6 +73,13 @@ public class ChatSocket {
         } catch (ApiException e) {
             sink.send("error", null, errorBody(e));
             connection.closeAndAwait();
+        } catch (RuntimeException e) {
+            // the access check reads the database: an outage is said before the close, like any other refusal
+            boolean outage = DatabaseOutage.isCause(e);
+            if (!outage) LOG.error("WebSocket open failed", e);
+            reply(sink, outage ? DatabaseOutage.CODE : "internal_error",
+                    outage ? DatabaseOutage.REASON : "The connection could not be opened.");
+            connection.closeAndAwait();
         }
     }
 
@@ -115,6 +123,11 @@ public class ChatSocket {
         } catch (ApiException e) {
             if (sink != null) sink.send("error", null, errorBody(e));
         } catch (RuntimeException e) {
+            if (DatabaseOutage.isCause(e)) {
+                LOG.warnf("WebSocket frame refused, database unavailable: %s", e.getMessage());
+                reply(sink, DatabaseOutage.CODE, DatabaseOutage.REASON);
+                return;
+            }
             // anything else is our fault: the client still hears about it, and the connection stays usable
             LOG.error("WebSocket frame failed", e);
             reply(sink, "internal_error", "The frame could not be handled.");
