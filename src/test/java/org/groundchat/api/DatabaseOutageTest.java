@@ -76,6 +76,10 @@ class DatabaseOutageTest {
 
                 given().get("/api/conversations").then().statusCode(503).body("error", equalTo("database_unavailable"));
                 awaitHealth("/q/health/ready", 503, Duration.ofSeconds(10));
+                String readiness = given().get("/q/health/ready").then().extract().asString();
+                for (String secret : List.of("localhost", "127.0.0.1", ":" + outage.port, "Exception", "jdbc")) {
+                    assertFalse(readiness.contains(secret), "readiness shows no connection details: " + readiness);
+                }
                 awaitHealth("/q/health/live", 503, Duration.ofSeconds(15)); // the supervisor gave up: restart the app
             } finally {
                 outage.close();
@@ -134,8 +138,10 @@ class DatabaseOutageTest {
     /** Accepts and at once closes every connection on the port (IPv4 and, where present, IPv6 loopback). */
     private static final class PortSquatter implements AutoCloseable {
         private final List<ServerSocket> sockets = new ArrayList<>();
+        final int port;
 
         PortSquatter(int port) throws Exception {
+            this.port = port;
             sockets.add(bindWhenFree(InetAddress.getByName("127.0.0.1"), port));
             try {
                 sockets.add(bindWhenFree(InetAddress.getByName("::1"), port));
