@@ -30,11 +30,13 @@ public class EmbeddedPostgresConfigSourceFactory implements ConfigSourceFactory 
         if (!Boolean.parseBoolean(enabled)) return List.of();
         String dir = value(context, "groundchat.db.dir", ".data/postgres");
         String url = jdbcUrl(dir);
+        String dataDir = System.getProperty(dataDirKey(dir));
         Map<String, String> props = Map.of(
                 "quarkus.datasource.jdbc.url", url,
-                DATA_DIR_PROPERTY, System.getProperty(dataDirKey(dir)),
-                "quarkus.datasource.username", "postgres",
-                "quarkus.datasource.password", "postgres");
+                DATA_DIR_PROPERTY, dataDir,
+                "quarkus.datasource.username", EmbeddedPostgresCredentials.USER,
+                // read from the data directory, not kept in a system property that any code in the JVM could list
+                "quarkus.datasource.password", EmbeddedPostgresServer.storedPassword(java.nio.file.Path.of(dataDir)));
         return List.of(new PropertiesConfigSource(props, "groundchat-embedded-postgres", ORDINAL));
     }
 

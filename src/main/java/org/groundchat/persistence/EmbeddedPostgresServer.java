@@ -30,11 +30,13 @@ public final class EmbeddedPostgresServer {
     private final EmbeddedPostgres postgres;
     private final Path dataDir;
     private final boolean deleteOnStop;
+    private final String password;
 
-    private EmbeddedPostgresServer(EmbeddedPostgres postgres, Path dataDir, boolean deleteOnStop) {
+    private EmbeddedPostgresServer(EmbeddedPostgres postgres, Path dataDir, boolean deleteOnStop, String password) {
         this.postgres = postgres;
         this.dataDir = dataDir;
         this.deleteOnStop = deleteOnStop;
+        this.password = password;
     }
 
     /** Starts the server for {@code dir} (or returns the running one); existing data in the directory is kept. */
@@ -47,7 +49,10 @@ public final class EmbeddedPostgresServer {
             Files.createDirectories(dataDir);
             OrphanedPostmaster.stopIfOrphaned(dataDir);
             long t0 = System.nanoTime();
-            EmbeddedPostgres pg = EmbeddedPostgres.builder()
+            EmbeddedPostgres.Builder builder = EmbeddedPostgres.builder();
+            // zonky checks the started server with a connection of its own: it needs the password once there is one
+            EmbeddedPostgresCredentials.stored(dataDir).ifPresent(p -> builder.setConnectConfig("password", p));
+            EmbeddedPostgres pg = builder
                     .setDataDirectory(dataDir)
                     .setCleanDataDirectory(false) // keep the data between restarts
                     .setRegisterShutdownHook(true) // a JVM that exits without a Quarkus shutdown still stops it
@@ -57,9 +62,15 @@ public final class EmbeddedPostgresServer {
                     .setServerConfig("synchronous_commit", "on")
                     .start();
             createDatabaseIfMissing(pg);
+            String password;
+            try (Connection admin = pg.getPostgresDatabase().getConnection()) {
+                password = EmbeddedPostgresCredentials.secure(dataDir, admin);
+            } catch (java.sql.SQLException e) {
+                throw new IOException("Could not set the database password", e);
+            }
             LOG.infof("Embedded PostgreSQL started on port %d with data in %s (%d ms)", pg.getPort(), dataDir,
                     (System.nanoTime() - t0) / 1_000_000);
-            EmbeddedPostgresServer server = new EmbeddedPostgresServer(pg, dataDir, temp);
+            EmbeddedPostgresServer server = new EmbeddedPostgresServer(pg, dataDir, temp, password);
             RUNNING.put(dir, server);
             return server;
         } catch (IOException e) {
@@ -85,6 +96,21 @@ public final class EmbeddedPostgresServer {
 
     public Path dataDir() {
         return dataDir;
+    }
+
+    public String user() {
+        return EmbeddedPostgresCredentials.USER;
+    }
+
+    /** The generated password (EmbeddedPostgresCredentials); also readable from the data directory by its owner. */
+    public String password() {
+        return password;
+    }
+
+    /** The password stored in a data directory this or another class loader started (see the config factory). */
+    static String storedPassword(Path dataDir) {
+        return EmbeddedPostgresCredentials.stored(dataDir)
+                .orElseThrow(() -> new IllegalStateException("The database password is missing in " + dataDir));
     }
 
     /** Stops every server this JVM started (application shutdown). */

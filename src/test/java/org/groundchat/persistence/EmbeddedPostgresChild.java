@@ -11,7 +11,7 @@ import java.sql.Statement;
 public final class EmbeddedPostgresChild {
     public static void main(String[] args) throws Exception {
         EmbeddedPostgresServer server = EmbeddedPostgresServer.startOrReuse(args[0]);
-        try (Connection c = DriverManager.getConnection(server.jdbcUrl(), "postgres", "postgres");
+        try (Connection c = DriverManager.getConnection(server.jdbcUrl(), server.user(), server.password());
              Statement s = c.createStatement()) {
             s.execute("create table if not exists survivor (note text)");
             s.execute("insert into survivor values ('" + args[1] + "')");

@@ -53,7 +53,7 @@ class EmbeddedPostgresRecoveryTest {
         EmbeddedPostgresServer server = EmbeddedPostgresServer.startOrReuse(dataDir());
 
         assertFalse(ProcessHandle.of(orphan).map(ProcessHandle::isAlive).orElse(false), "the orphan was stopped");
-        try (Connection c = DriverManager.getConnection(server.jdbcUrl(), "postgres", "postgres");
+        try (Connection c = DriverManager.getConnection(server.jdbcUrl(), server.user(), server.password());
              Statement s = c.createStatement(); ResultSet rs = s.executeQuery("select note from survivor")) {
             assertTrue(rs.next());
             assertEquals("written before the kill", rs.getString(1));

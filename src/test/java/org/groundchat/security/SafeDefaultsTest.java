@@ -34,6 +34,23 @@ class SafeDefaultsTest {
     }
 
     @Test
+    void theSessionCookieIsSecureOnlyWhenTheBrowserCameOverHttps() {
+        String plain = signIn(null).toLowerCase(java.util.Locale.ROOT);
+        assertTrue(plain.contains("; httponly") && plain.contains("; samesite=strict"), plain);
+        assertTrue(!plain.contains("; secure"), "plain HTTP on this machine: a Secure cookie would never come back: " + plain);
+        // a TLS proxy on this machine says the browser used HTTPS: the cookie must not travel in clear afterwards
+        String viaTls = signIn("https").toLowerCase(java.util.Locale.ROOT);
+        assertTrue(viaTls.contains("; secure"), viaTls);
+    }
+
+    private static String signIn(String forwardedProto) {
+        var request = SignedInByDefault.anonymous().contentType(ContentType.URLENC).formParam("j_username", "admin")
+                .formParam("j_password", SignedInByDefault.ADMIN_PASSWORD);
+        if (forwardedProto != null) request = request.header("X-Forwarded-Proto", forwardedProto);
+        return request.post("/j_security_check").then().statusCode(200).extract().header("Set-Cookie");
+    }
+
+    @Test
     void aCrossSiteWriteIsRefusedAndStoresNothing() {
         int before = conversationCount();
         given().header("Origin", EVIL).contentType(ContentType.JSON).body("{\"title\":\"forged\"}")
