@@ -518,6 +518,18 @@ function showLogin(message) {
   $('login-error').hidden = !message;
   $('login-error').textContent = message || '';
   $('login-user').focus();
+  offerProviderSignIn();
+}
+
+/** The "Sign in with ..." link, when the server has an OpenID Connect provider configured. */
+async function offerProviderSignIn() {
+  try {
+    const providers = await (await fetch('/auth/providers')).json();
+    $('login-oidc').hidden = !providers.oidc;
+    if (providers.oidc) $('login-oidc').textContent = `Sign in with ${providers.oidcLabel}`;
+  } catch {
+    // no link: the password form still works
+  }
 }
 
 async function start() {

@@ -25,6 +25,13 @@ public class AccountEntity extends PanacheEntityBase {
     public boolean disabled;
     @Column(name = "created_at")
     public Instant createdAt;
+    /** "issuer|subject" for an account made by an OpenID Connect sign-in; null for local accounts. */
+    @Column(name = "oidc_subject")
+    public String oidcSubject;
+
+    public static Optional<AccountEntity> findByOidcSubject(String subject) {
+        return find("oidcSubject", subject).firstResultOptional();
+    }
 
     public static Optional<AccountEntity> findByUsername(String username) {
         return find("username", username).firstResultOptional();

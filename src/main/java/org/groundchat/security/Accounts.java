@@ -72,6 +72,35 @@ public class Accounts {
         return a.filter(x -> ok && !x.disabled).map(Caller::of);
     }
 
+    /**
+     * The account behind an OpenID Connect sign-in ({@code subject} is "issuer|sub"), made at its first sign-in as a
+     * user named after the provider's preferred username or e-mail (with a number added if that name is taken).
+     * Empty when the account is disabled. Such an account has no usable password: it signs in through its provider.
+     */
+    @Transactional
+    public Optional<Caller> signInWithOidc(String subject, String preferredName) {
+        Optional<AccountEntity> existing = AccountEntity.findByOidcSubject(subject);
+        if (existing.isPresent()) return existing.filter(a -> !a.disabled).map(Caller::of);
+        AccountEntity a = new AccountEntity();
+        a.id = UUID.randomUUID();
+        a.username = freeUsername(preferredName);
+        a.passwordHash = PasswordHasher.hash(UUID.randomUUID() + "-" + UUID.randomUUID()); // known to nobody
+        a.role = AccountEntity.USER;
+        a.createdAt = Instant.now();
+        a.oidcSubject = subject;
+        a.persist();
+        return Optional.of(Caller.of(a));
+    }
+
+    private static String freeUsername(String preferred) {
+        String base = preferred == null ? "" : preferred.replaceAll("[^A-Za-z0-9._@-]", "");
+        if (base.isEmpty()) base = "user";
+        base = base.substring(0, Math.min(base.length(), 56));
+        String name = base;
+        for (int n = 2; AccountEntity.findByUsername(name).isPresent(); n++) name = base + "-" + n;
+        return name;
+    }
+
     /** The caller for a session of this username, if the account still exists and is enabled. */
     @Transactional
     public Optional<Caller> current(String username) {

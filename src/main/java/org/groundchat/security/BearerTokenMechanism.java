@@ -1,10 +1,8 @@
 package org.groundchat.security;
 
-import io.quarkus.security.credential.TokenCredential;
 import io.quarkus.security.identity.IdentityProviderManager;
 import io.quarkus.security.identity.SecurityIdentity;
 import io.quarkus.security.identity.request.AuthenticationRequest;
-import io.quarkus.security.identity.request.TokenAuthenticationRequest;
 import io.quarkus.vertx.http.runtime.security.ChallengeData;
 import io.quarkus.vertx.http.runtime.security.HttpAuthenticationMechanism;
 import io.smallrye.mutiny.Uni;
@@ -25,7 +23,7 @@ public class BearerTokenMechanism implements HttpAuthenticationMechanism {
         String header = context.request().getHeader("Authorization");
         if (header == null || !header.regionMatches(true, 0, PREFIX, 0, PREFIX.length())) return Uni.createFrom().nullItem();
         String token = header.substring(PREFIX.length()).strip();
-        return identityProviderManager.authenticate(new TokenAuthenticationRequest(new TokenCredential(token, "bearer")));
+        return identityProviderManager.authenticate(new ApiTokenRequest(token));
     }
 
     @Override
@@ -35,6 +33,6 @@ public class BearerTokenMechanism implements HttpAuthenticationMechanism {
 
     @Override
     public Set<Class<? extends AuthenticationRequest>> getCredentialTypes() {
-        return Set.of(TokenAuthenticationRequest.class);
+        return Set.of(ApiTokenRequest.class);
     }
 }
