@@ -12,7 +12,9 @@ public final class Ids {
         try {
             return UUID.fromString(id);
         } catch (IllegalArgumentException | NullPointerException e) {
-            throw ApiException.notFound("unknown_" + what, "No " + what + " with id '" + id + "'.");
+            // the id is echoed so a person sees the typo, but never its control characters (NUL, escapes)
+            String shown = id == null ? "" : id.replaceAll("\\p{Cntrl}", "?");
+            throw ApiException.notFound("unknown_" + what, "No " + what + " with id '" + shown + "'.");
         }
     }
 }

@@ -19,6 +19,9 @@ import javax.imageio.stream.ImageInputStream;
  * the header before any pixels are decoded, so a small file that claims a huge size cannot exhaust memory.
  */
 public final class ImageDecoder {
+    private static final java.util.Set<String> SUPPORTED_FORMATS = java.util.Set.of("png", "jpeg", "webp", "gif", "bmp");
+    private static final String UNSUPPORTED = "The file is not an image in a supported format (PNG, JPEG, WebP, GIF, BMP).";
+
     private ImageDecoder() {}
 
     public static DecodedImage decode(byte[] bytes, long maxPixels) {
@@ -27,7 +30,7 @@ public final class ImageDecoder {
         try (ImageInputStream in = ImageIO.createImageInputStream(new ByteArrayInputStream(bytes))) {
             Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
             if (!readers.hasNext()) {
-                throw new ImageRejectedException("The file is not an image in a supported format (PNG, JPEG, WebP, GIF, BMP).");
+                throw new ImageRejectedException(UNSUPPORTED);
             }
             ImageReader reader = readers.next();
             try {
@@ -40,6 +43,8 @@ public final class ImageDecoder {
                 });
                 String format = reader.getFormatName().toLowerCase(Locale.ROOT);
                 if (format.equals("jpg")) format = "jpeg";
+                // ImageIO reads more (TIFF, WBMP) than a browser shows: only what the docs and the UI promise
+                if (!SUPPORTED_FORMATS.contains(format)) throw new ImageRejectedException(UNSUPPORTED);
                 int w = reader.getWidth(0);
                 int h = reader.getHeight(0);
                 if (w <= 0 || h <= 0) throw new ImageRejectedException("The image has no pixels.");

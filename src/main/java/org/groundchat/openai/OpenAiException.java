@@ -33,7 +33,7 @@ public class OpenAiException extends RuntimeException {
     /** The core's errors keep their status and code; the type follows OpenAI's names for those statuses. */
     static OpenAiException of(ApiException e) {
         String type = switch (e.status()) {
-            case 400, 413, 422 -> "invalid_request_error";
+            case 400, 413, 415, 422 -> "invalid_request_error";
             case 404 -> "not_found_error";
             case 409 -> "conflict_error";
             case 429 -> "rate_limit_error";

@@ -277,9 +277,9 @@ class BadInputCatalogueTest {
                 () -> upload("s.png", "image/png", Arrays.copyOf(pngX, 8)).send());
         add(g, "truncated PNG", 415, "not_an_image",
                 () -> upload("t.png", "image/png", Arrays.copyOf(pngX, pngX.length / 2)).send());
-        // DEFECT: the JDK's TIFF reader takes it: 201 with "mimeType":"image/tif", a format the README does not list
+        // fixed (ImageDecoder); the JDK's TIFF reader took it: 201 with "mimeType":"image/tif", a format the README does not list
         // and browsers do not show (the UI's <img> stays empty)
-        defect(g, "a TIFF image (not a supported format)", 415, "not_an_image", "TIFF uploads are accepted as image/tif",
+        add(g, "a TIFF image (not a supported format)", 415, "not_an_image",
                 () -> upload("x.tiff", "image/tiff", encode(pngX, "tiff")).send());
         add(g, "PNG of 0x0 pixels", 415, "not_an_image", () -> upload("0.png", "image/png", png(0, 0, 8, 2, new byte[0])).send());
         add(g, "PNG header claiming 100000x100000", 413, "image_too_large",
@@ -399,18 +399,18 @@ class BadInputCatalogueTest {
         add(g, "not JSON at all", 400, "invalid_json", () -> post(c).json("hello").send());
         add(g, "single-quoted JSON", 400, "invalid_json", () -> post(c).json("{'title': 'x'}").send());
         add(g, "JSON with a comment", 400, "invalid_json", () -> post(c).json("{/* c */ \"title\": \"x\"}").send());
-        // DEFECT: the right status and code, but the reason reads "Cannot deserialize value of type a value from Array
+        // fixed (Reasons.fromParser); the reason read "Cannot deserialize value of type a value from Array
         // value (token `JsonToken.START_ARRAY`)" (and the like for the cases marked JACKSON_NAMES)
-        defect(g, "a JSON array", 400, "invalid_json", JACKSON_NAMES, () -> post(c).json("[1, 2, 3]").send());
+        add(g, "a JSON array", 400, "invalid_json", () -> post(c).json("[1, 2, 3]").send());
         add(g, "a JSON string", 400, "invalid_json", () -> post(c).json("\"title\"").send());
         add(g, "a JSON number", 400, "invalid_json", () -> post(c).json("42").send());
-        defect(g, "title is an object", 400, "invalid_json", JACKSON_NAMES, () -> post(c).json("{\"title\": {\"nested\": [1, 2]}}").send());
-        defect(g, "title is an array", 400, "invalid_json", JACKSON_NAMES, () -> post(c).json("{\"title\": [\"a\"]}").send());
-        defect(g, "title nested 5000 arrays deep", 400, "invalid_json", JACKSON_NAMES,
+        add(g, "title is an object", 400, "invalid_json", () -> post(c).json("{\"title\": {\"nested\": [1, 2]}}").send());
+        add(g, "title is an array", 400, "invalid_json", () -> post(c).json("{\"title\": [\"a\"]}").send());
+        add(g, "title nested 5000 arrays deep", 400, "invalid_json",
                 () -> post(c).json("{\"title\": " + "[".repeat(5000) + "]".repeat(5000) + "}").send());
-        // DEFECT: 400 invalid_json, but the reason names Jackson's internals: "Document nesting depth (1001) exceeds the
+        // fixed (Reasons.fromParser); 400 invalid_json, the reason named Jackson's internals: "Document nesting depth (1001) exceeds the
         // maximum allowed (1000, from `StreamReadConstraints.getMaxNestingDepth()`)"
-        defect(g, "objects nested 5000 deep", 400, "invalid_json", JACKSON_NAMES,
+        add(g, "objects nested 5000 deep", 400, "invalid_json",
                 () -> post(c).json("{\"a\":".repeat(5000) + "1" + "}".repeat(5000)).send());
         add(g, "invalid UTF-8 bytes", 400, "invalid_json",
                 () -> post(c).body("application/json", new byte[] {'{', '"', 't', '"', ':', '"', (byte) 0xFF, (byte) 0xFE, '"', '}'}).send());
@@ -446,7 +446,7 @@ class BadInputCatalogueTest {
         add(g, "line break in the title", 400, "invalid_title", () -> patch(a).json("{\"title\": \"two\\nlines\"}").send());
         add(g, "a title of 501 characters", 400, "invalid_title", () -> patch(a).json("{\"title\": \"" + "t".repeat(501) + "\"}").send());
         add(g, "malformed JSON", 400, "invalid_json", () -> patch(a).json("{\"title\"").send());
-        defect(g, "title is a list", 400, "invalid_json", JACKSON_NAMES, () -> patch(a).json("{\"title\": [1]}").send());
+        add(g, "title is a list", 400, "invalid_json", () -> patch(a).json("{\"title\": [1]}").send());
         add(g, "text/plain body", 415, "unsupported_media_type",
                 () -> patch(a).body("text/plain", "{\"title\":\"x\"}".getBytes(UTF_8)).send());
         add(g, "unknown conversation", 404, "unknown_conversation",
@@ -533,9 +533,9 @@ class BadInputCatalogueTest {
         add(g, "an image_url without url", 400, "missing_required_parameter", () -> completion(withImage("")));
         add(g, "base64 that is not an image", 415, "not_an_image",
                 () -> completion(withImage("data:image/png;base64," + Base64.getEncoder().encodeToString("hello".getBytes(UTF_8)))));
-        // DEFECT: a client's bad image (415) is typed "server_error" in OpenAI's error shape (OpenAiException.of maps only
+        // fixed (OpenAiException.of); a client's bad image (415) was typed "server_error" in OpenAI's error shape (OpenAiException.of maps only
         // 400/413/422 to invalid_request_error): {"error":{"message":"The file is not an image ...","type":"server_error",...}}
-        defect(g, "base64 that is not an image: the error's type", 415, "invalid_request_error", "a 415 is typed server_error",
+        add(g, "base64 that is not an image: the error's type", 415, "invalid_request_error",
                 () -> {
                     Outcome o = completion(withImage("data:image/png;base64," + Base64.getEncoder().encodeToString("hello".getBytes(UTF_8))));
                     return new Outcome(o.status(), JSON.readTree(o.raw()).path("error").path("type").asText(), o.reason(), o.raw());
@@ -643,7 +643,7 @@ class BadInputCatalogueTest {
         for (Object[] f : frames) {
             add(g, f[0] + " (reference conversation)", EVENT, (String) f[2], () -> ws(refA, BOOTSTRAP_TOKEN, f[1]));
         }
-        // DEFECT (JACKSON_NAMES): "The user_turn frame is malformed: Cannot deserialize value of type a value from String
+        // fixed (Reasons.fromParser), was: "The user_turn frame is malformed: Cannot deserialize value of type a value from String
         // value (token `JsonToken.VALUE_STRING`)"; "... from String \"a\": not a valid `Double` value"
         Object[][] jacksonNames = {
                 {"user_turn text is a list", "{\"type\":\"user_turn\",\"text\":[\"a\"]}"},
@@ -651,7 +651,7 @@ class BadInputCatalogueTest {
                 {"a box of strings", drawn + "[{\"box\":[\"a\",\"b\",\"c\",\"d\"]}]}"},
         };
         for (Object[] f : jacksonNames) {
-            defect(g, f[0] + " (reference conversation)", EVENT, "invalid_frame", JACKSON_NAMES, () -> ws(refA, BOOTSTRAP_TOKEN, f[1]));
+            add(g, f[0] + " (reference conversation)", EVENT, "invalid_frame", () -> ws(refA, BOOTSTRAP_TOKEN, f[1]));
         }
         add(g, "user_turn in a conversation without an image", EVENT, "image_required",
                 () -> ws(empty, BOOTSTRAP_TOKEN, "{\"type\":\"user_turn\",\"text\":\"where is the red star ?\"}"));
