@@ -424,6 +424,58 @@ test('an admin adds a user, who signs in and sees only their own (empty) convers
   }
 });
 
+test('deleting a conversation offers to delete its image that no other conversation shows', async () => {
+  const title = `delete me ${Date.now()}`;
+  // an image of its own (random pixels), so no other conversation of this account shows it
+  const imageId = await page.evaluate(async (title) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 64;
+    canvas.height = 48;
+    const g = canvas.getContext('2d');
+    g.fillStyle = `rgb(${Math.floor(Math.random() * 256)}, ${Math.floor(Math.random() * 256)}, 200)`;
+    g.fillRect(0, 0, 64, 48);
+    g.fillStyle = '#fff';
+    g.fillRect(Math.floor(Math.random() * 40), Math.floor(Math.random() * 30), 12, 12);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+    const form = new FormData();
+    form.append('file', blob, 'own.png');
+    const image = await (await fetch('/api/images', { method: 'POST', body: form })).json();
+    await fetch('/api/conversations', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title, imageId: image.id }),
+    });
+    return image.id;
+  }, title);
+  await page.reload();
+  const item = page.locator('#conv-list li', { hasText: title });
+  await item.waitFor();
+  const dialogs = [];
+  let bothAnswered;
+  const answered = new Promise((resolve) => { bothAnswered = resolve; });
+  const answer = async (d) => {
+    dialogs.push(d.message());
+    await d.accept();
+    if (dialogs.length === 2) bothAnswered();
+  };
+  page.on('dialog', answer);
+  try {
+    await item.getByRole('button', { name: `Delete ${title}` }).click();
+    await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, TIMEOUT).unref())]);
+    let status = 0;
+    for (const deadline = Date.now() + TIMEOUT; status !== 404 && Date.now() < deadline;) {
+      status = await page.evaluate(async (id) => (await fetch(`/api/images/${id}`)).status, imageId);
+      if (status !== 404) await page.waitForTimeout(200);
+    }
+    const toasts = await page.locator('.toast').allTextContents();
+    assert.equal(status, 404, `the image is deleted after the second confirmation: ${JSON.stringify({ dialogs, toasts })}`);
+  } finally {
+    page.off('dialog', answer);
+  }
+  assert.equal(dialogs.length, 2, JSON.stringify(dialogs));
+  assert.match(dialogs[0], /^Delete "delete me/);
+  assert.match(dialogs[1], /Its image is not used by any other conversation\. Delete it as well\?/);
+  assert.equal(await page.locator('#conv-list li', { hasText: title }).count(), 0);
+});
+
 test('sign out: the sign-in form comes back and the session no longer reaches the API', async () => {
   await page.locator('#logout').click();
   await page.locator('#login-screen:not([hidden])').waitFor();

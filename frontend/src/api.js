@@ -34,8 +34,8 @@ function genericReason(status) {
   return `The request was refused (HTTP ${status}).`;
 }
 
-async function request(method, path, { json, form } = {}) {
-  const init = { method, headers: { Accept: 'application/json' } };
+async function request(method, path, { json, form, headers = {} } = {}) {
+  const init = { method, headers: { Accept: 'application/json', ...headers } };
   if (json !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(json);
@@ -90,7 +90,10 @@ export const api = {
   createConversation: (imageId) => request('POST', '/api/conversations', { json: imageId ? { imageId } : {} }),
   getConversation: (id) => request('GET', `/api/conversations/${enc(id)}`),
   renameConversation: (id, title) => request('PATCH', `/api/conversations/${enc(id)}`, { json: { title } }),
-  deleteConversation: (id) => request('DELETE', `/api/conversations/${enc(id)}`),
+  /** Resolves to {deleted, unusedImages}: the images no other conversation of the account shows any more. */
+  deleteConversation: (id) => request('DELETE', `/api/conversations/${enc(id)}`,
+    { headers: { Prefer: 'return=representation' } }),
+  deleteImage: (id) => request('DELETE', `/api/images/${enc(id)}`),
   uploadImage(file) {
     const form = new FormData();
     form.append('file', file, file.name || 'pasted-image.png');

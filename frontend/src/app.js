@@ -107,15 +107,37 @@ async function refreshList() {
     const del = iconButton('Delete', `Delete ${c.title}`);
     del.addEventListener('click', async () => {
       if (!confirm(`Delete "${c.title}"?`)) return;
+      let unused = [];
       try {
-        await api.deleteConversation(c.id);
+        const result = await api.deleteConversation(c.id);
+        unused = (result && result.unusedImages) || [];
         if (state.conversation && state.conversation.id === c.id) closeConversation();
         refreshList();
-      } catch (e) { toast(e.message); }
+      } catch (e) { toast(e.message); return; }
+      if (unused.length) await offerToDeleteImages(unused);
     });
     li.append(open, rename, del);
     list.appendChild(li);
   }
+}
+
+/**
+ * After a conversation is deleted: its images that no other conversation shows stay stored (and count against the
+ * account's storage) unless the person deletes them too.
+ */
+async function offerToDeleteImages(ids) {
+  const what = ids.length === 1 ? 'Its image is' : `Its ${ids.length} images are`;
+  const them = ids.length === 1 ? 'it' : 'them';
+  if (!confirm(`${what} not used by any other conversation. Delete ${them} as well?`)) return;
+  let failed = 0;
+  for (const id of ids) {
+    try {
+      await api.deleteImage(id);
+    } catch (e) {
+      if (e.status !== 404) failed++; // 404: already gone
+    }
+  }
+  if (failed) toast(`${failed} of ${ids.length} images could not be deleted (another conversation may show them now).`);
 }
 
 function iconButton(text, label) {

@@ -8,6 +8,7 @@ import org.groundchat.security.Quotas;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.DELETE;
 import jakarta.ws.rs.GET;
+import jakarta.ws.rs.HeaderParam;
 import jakarta.ws.rs.PATCH;
 import jakarta.ws.rs.POST;
 import jakarta.ws.rs.Path;
@@ -16,6 +17,9 @@ import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.QueryParam;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.groundchat.api.json.ConversationJson;
 import org.groundchat.api.json.PageJson;
@@ -78,14 +82,39 @@ public class ConversationResource {
         return conversations.rename(Ids.parse(id, "conversation"), account(), body.title());
     }
 
+    /**
+     * 204 as always; with {@code Prefer: return=representation} (RFC 7240) 200 and {@code {"deleted": id,
+     * "unusedImages": [ids]}}: the caller's images that none of its other conversations shows any more, which a
+     * client may offer to delete too ({@code DELETE /api/images/{id}}). The UI asks for it.
+     */
     @DELETE
     @Path("/{id}")
-    public Response delete(@PathParam("id") String id) {
+    public Response delete(@PathParam("id") String id, @HeaderParam("Prefer") List<String> prefer) {
         var conversationId = Ids.parse(id, "conversation");
         UUID account = account();
         conversations.requireAccess(conversationId, account);
-        turns.whileNoTurn(conversationId, () -> conversations.delete(conversationId, account));
-        return Response.noContent().build();
+        List<List<UUID>> unused = new ArrayList<>(1);
+        turns.whileNoTurn(conversationId, () -> unused.add(conversations.delete(conversationId, account)));
+        if (!prefersRepresentation(prefer)) return Response.noContent().build();
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("deleted", conversationId);
+        body.put("unusedImages", unused.get(0));
+        return Response.ok(body).header("Preference-Applied", "return=representation").build();
+    }
+
+    /** Whether a Prefer header (one or several, comma separated) asks for return=representation. */
+    static boolean prefersRepresentation(List<String> prefer) {
+        if (prefer == null) return false;
+        for (String header : prefer) {
+            if (header == null) continue;
+            for (String preference : header.split(",")) {
+                String p = preference.split(";", 2)[0].replace(" ", "").replace("\t", "");
+                if (p.equalsIgnoreCase("return=representation") || p.equalsIgnoreCase("return=\"representation\"")) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /**

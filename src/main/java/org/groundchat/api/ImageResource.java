@@ -60,11 +60,15 @@ public class ImageResource {
                 .header("Cache-Control", "private, max-age=31536000, immutable").build();
     }
 
-    /** The caller gives the image up (409 image_in_use while one of their conversations shows it). */
+    /**
+     * The caller gives the image up: 204, and its bytes are deleted once no account owns them. 404 for an image the
+     * caller does not own, as for an unknown id. 409 image_in_use while one of their conversations shows it, also
+     * with {@code ?force=true}: a stored conversation never loses its picture.
+     */
     @DELETE
     @Path("/{id}")
-    public Response delete(@PathParam("id") String id) {
-        images.delete(Ids.parse(id, "image"), account());
+    public Response delete(@PathParam("id") String id, @QueryParam("force") String force) {
+        images.delete(Ids.parse(id, "image"), account(), "true".equalsIgnoreCase(force));
         return Response.noContent().build();
     }
 

@@ -106,11 +106,29 @@ public class ConversationService {
         return ConversationJson.summary(c);
     }
 
+    /**
+     * Deletes the conversation with its messages and regions (on delete cascade). Its images stay (other
+     * conversations may show them, and they are the account's uploads); the answer lists those the account owns that
+     * none of its other conversations shows any more, sorted, so a client can offer to delete them as well
+     * ({@code DELETE /api/images/{id}}).
+     */
     @Transactional
-    public void delete(UUID id, UUID account) {
+    public List<UUID> delete(UUID id, UUID account) {
         requireOwned(id, account);
-        // messages and regions go with it (on delete cascade); images stay, other conversations may share them
+        var em = ConversationEntity.getEntityManager();
+        @SuppressWarnings("unchecked")
+        List<Object> unused = em.createNativeQuery("select distinct x.image_id from ("
+                        + "select c.image_id from conversations c where c.id = ?1 "
+                        + "union select m.image_id from messages m where m.conversation_id = ?1) x "
+                        + "where x.image_id is not null "
+                        + "and exists (select 1 from image_owners o where o.image_id = x.image_id and o.account_id = ?2) "
+                        + "and not exists (select 1 from conversations c where c.account_id = ?2 and c.id <> ?1 "
+                        + "and c.image_id = x.image_id) "
+                        + "and not exists (select 1 from messages m join conversations c on c.id = m.conversation_id "
+                        + "where c.account_id = ?2 and c.id <> ?1 and m.image_id = x.image_id)")
+                .setParameter(1, id).setParameter(2, account).getResultList();
         ConversationEntity.delete("id", id);
+        return unused.stream().map(o -> o instanceof UUID u ? u : UUID.fromString(o.toString())).sorted().toList();
     }
 
     private static String checkTitle(String title) {

@@ -54,11 +54,19 @@ public class ImageService {
      * when not a decodable image. The answer is the same whether or not someone else uploaded the bytes before.
      */
     public ImageEntity store(byte[] bytes, UUID account) {
-        ImageEntity e = storeBytes(bytes);
-        QuarkusTransaction.requiringNew().run(() -> ImageEntity.getEntityManager().createNativeQuery(
-                        "insert into image_owners (image_id, account_id) values (?1, ?2) on conflict do nothing")
-                .setParameter(1, e.id).setParameter(2, account).executeUpdate());
-        return e;
+        for (int attempt = 0; ; attempt++) {
+            ImageEntity e = storeBytes(bytes);
+            try {
+                QuarkusTransaction.requiringNew().run(() -> ImageEntity.getEntityManager().createNativeQuery(
+                                "insert into image_owners (image_id, account_id) values (?1, ?2) on conflict do nothing")
+                        .setParameter(1, e.id).setParameter(2, account).executeUpdate());
+                return e;
+            } catch (RuntimeException ex) {
+                // its last owner deleted the same bytes between the lookup and this insert: store them anew
+                boolean gone = QuarkusTransaction.requiringNew().call(() -> ImageEntity.findById(e.id) == null);
+                if (attempt > 0 || !gone) throw ex;
+            }
+        }
     }
 
     private ImageEntity storeBytes(byte[] bytes) {
@@ -142,11 +150,13 @@ public class ImageService {
     }
 
     /**
-     * The account gives the image up; once nobody owns it, its bytes are deleted. Refused with 409 while one of the
-     * account's conversations still shows it (the conversation would lose its picture).
+     * The account gives the image up; once nobody owns it and no conversation shows it, its bytes are deleted.
+     * Refused with 409 while one of the account's conversations still shows it (the conversation would lose its
+     * picture and its regions their meaning); {@code force} does not change that, it only changes the reason. An image
+     * the account does not own is 404, as for an unknown id; identical bytes another account uploaded stay theirs.
      */
     @Transactional
-    public void delete(UUID id, UUID account) {
+    public void delete(UUID id, UUID account, boolean force) {
         requireOwned(id, account);
         var em = ImageEntity.getEntityManager();
         long inUse = ((Number) em.createNativeQuery("select count(distinct c.id) from conversations c "
@@ -154,8 +164,10 @@ public class ImageService {
                 + "where c.account_id = ?2 and (c.image_id = ?1 or m.image_id = ?1)")
                 .setParameter(1, id).setParameter(2, account).getSingleResult()).longValue();
         if (inUse > 0) {
-            throw ApiException.conflict("image_in_use", inUse + (inUse == 1 ? " of your conversations shows" : " of your "
-                    + "conversations show") + " this image; delete " + (inUse == 1 ? "it" : "them") + " first.");
+            String shows = inUse + (inUse == 1 ? " of your conversations shows" : " of your conversations show")
+                    + " this image; delete " + (inUse == 1 ? "it" : "them") + " first.";
+            throw ApiException.conflict("image_in_use", force
+                    ? "Even with force, an image that a stored conversation shows is not deleted: " + shows : shows);
         }
         em.createNativeQuery("delete from image_owners where image_id = ?1 and account_id = ?2")
                 .setParameter(1, id).setParameter(2, account).executeUpdate();

@@ -13,6 +13,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.groundchat.api.ApiException;
 import org.groundchat.api.json.MessageJson;
@@ -36,6 +37,9 @@ import org.jboss.logging.Logger;
 /**
  * Runs answers on a bounded pool: at most one active answer per conversation, the others wait in a visible queue
  * (each waiting turn is told its position). Every answer is stored as it ends: complete, cancelled or failed.
+ * Each account may have at most {@code groundchat.limits.queued-answers} answers waiting or running across all its
+ * conversations ({@link AnswerSlot}); a turn over that limit is refused with 429 {@code rate_limited} before anything
+ * is stored.
  */
 @ApplicationScoped
 public class TurnCoordinator {
@@ -55,12 +59,18 @@ public class TurnCoordinator {
     int workers;
     @ConfigProperty(name = "groundchat.inference.max-queue", defaultValue = "64")
     int maxQueue;
+    @ConfigProperty(name = "groundchat.limits.queued-answers", defaultValue = "4")
+    int answersPerAccount;
+    /** Seconds a client refused for too many answers is told to wait: about the length of one answer. */
+    static final int ANSWER_RETRY_SECONDS = 5;
 
     private ThreadPoolExecutor pool;
     private final Map<UUID, Turn> active = new ConcurrentHashMap<>();
     /** Answers that ended while the database was unavailable, by message id: stored as failed once it returns. */
     private final Map<UUID, PendingEnding> pendingEndings = new ConcurrentHashMap<>();
     private final List<Turn> waiting = new ArrayList<>();
+    /** Answers waiting or running per account (only accounts with at least one): {@link AnswerSlot}s held. */
+    private final Map<UUID, Integer> accountAnswers = new ConcurrentHashMap<>();
     /**
      * Turns admitted and not yet started, guarded by {@code waiting}. The queue limit counts these from the moment of
      * admission: a turn joins {@code waiting} only after its database insert, so a burst checked against
@@ -77,6 +87,8 @@ public class TurnCoordinator {
         final long queuedAt = System.nanoTime();
         /** Whether the answer's end was counted; only the answer's own thread reads and writes it. */
         boolean metered;
+        /** The account's place this answer holds (null for {@link #whileNoTurn}'s guard); given back as it ends. */
+        volatile AnswerSlot slot;
 
         Turn(UUID conversationId, TurnSink sink) {
             this.conversationId = conversationId;
@@ -84,6 +96,64 @@ public class TurnCoordinator {
         }
 
         public String id() { return id; }
+    }
+
+    /**
+     * One of an account's places for an answer waiting or running. Taken before anything of the turn is stored; a
+     * turn that is admitted takes it over and gives it back when its answer ends (complete, cancelled, failed, or
+     * cancelled while still waiting), before the final event goes out, so a client that sends its next turn on
+     * {@code done} finds its place free. Until then, closing the slot gives it back: a refused or failed submission
+     * never keeps it. Giving back twice is harmless.
+     */
+    public final class AnswerSlot implements AutoCloseable {
+        private final UUID account;
+        private final AtomicBoolean held = new AtomicBoolean(true);
+        private volatile boolean takenOver;
+
+        private AnswerSlot(UUID account) {
+            this.account = account;
+        }
+
+        void release() {
+            if (held.compareAndSet(true, false)) {
+                accountAnswers.computeIfPresent(account, (k, n) -> n <= 1 ? null : n - 1);
+            }
+        }
+
+        /** Gives the place back unless an admitted turn took it over. */
+        @Override
+        public void close() {
+            if (!takenOver) release();
+        }
+    }
+
+    /**
+     * Takes one of the account's places for an answer, or throws 429 {@code rate_limited} when all are held. For
+     * callers that store things before submitting the turn (the OpenAI adapter stores images and history first): take
+     * the slot first, in try-with-resources, and pass it to {@link #submitUserTurn(UUID, UUID, TurnRequest, TurnSink,
+     * AnswerSlot)}.
+     */
+    public AnswerSlot holdAnswerSlot(UUID account) {
+        if (account == null) throw new ApiException(401, "unauthenticated", "Sign in first.");
+        boolean[] refused = {false};
+        accountAnswers.compute(account, (k, n) -> {
+            int held = n == null ? 0 : n;
+            if (held >= answersPerAccount) {
+                refused[0] = true;
+                return n;
+            }
+            return held + 1;
+        });
+        if (refused[0]) {
+            throw ApiException.rateLimited("You have " + answersPerAccount + " answers waiting or running, the most one "
+                    + "account may have at once; wait until one ends or stop one.", ANSWER_RETRY_SECONDS);
+        }
+        return new AnswerSlot(account);
+    }
+
+    /** Answers of the account waiting or running now (for tests and diagnostics). */
+    public int answersHeld(UUID account) {
+        return accountAnswers.getOrDefault(account, 0);
     }
 
     void start(@Observes StartupEvent e) {
@@ -109,11 +179,19 @@ public class TurnCoordinator {
 
     /** Validates and stores a user turn, then queues its answer. Throws ApiException (nothing stored) on bad input. */
     public Turn submitUserTurn(UUID conversationId, UUID account, TurnRequest req, TurnSink sink) {
+        return submitUserTurn(conversationId, account, req, sink, null);
+    }
+
+    /**
+     * As {@link #submitUserTurn(UUID, UUID, TurnRequest, TurnSink)}, with the account's place for the answer already
+     * taken ({@link #holdAnswerSlot}); null takes one here. An admitted turn takes the slot over.
+     */
+    public Turn submitUserTurn(UUID conversationId, UUID account, TurnRequest req, TurnSink sink, AnswerSlot slot) {
         String text = UserText.checked(req.text());
         List<PixelBox> drawn = parseRegions(req.regions());
         GenerationOptions options = options(req.options());
         UUID imageId = req.imageId() == null || req.imageId().isBlank() ? null : Ids.parse(req.imageId(), "image");
-        Turn turn = reserve(conversationId, sink);
+        Turn turn = reserve(conversationId, account, sink, slot);
         try {
             TurnStore.Accepted a = store.storeUserTurn(conversationId, account, text, imageId, drawn);
             sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage()));
@@ -125,9 +203,9 @@ public class TurnCoordinator {
         }
     }
 
-    /** Replaces the last answer of the conversation with a new one. */
-    public Turn regenerate(UUID conversationId, TurnSink sink) {
-        Turn turn = reserve(conversationId, sink);
+    /** Replaces the last answer of the conversation with a new one; it counts against the account's answers. */
+    public Turn regenerate(UUID conversationId, UUID account, TurnSink sink) {
+        Turn turn = reserve(conversationId, account, sink, null);
         try {
             TurnStore.Accepted a = store.answerToRegenerate(conversationId);
             sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage(), "regenerate", true));
@@ -143,14 +221,25 @@ public class TurnCoordinator {
     public boolean cancel(UUID conversationId) {
         Turn t = active.get(conversationId);
         if (t == null) return false;
-        t.cancel.cancel();
+        cancel(t);
         return true;
     }
 
     /** Cancels the answer of a conversation only if it reports to this sink (a connection that went away). */
     public void cancelIfOwnedBy(UUID conversationId, TurnSink sink) {
         Turn t = active.get(conversationId);
-        if (t != null && t.sink == sink) t.cancel.cancel();
+        if (t != null && t.sink == sink) cancel(t);
+    }
+
+    /**
+     * A cancelled answer that is still waiting will only be stored as cancelled when a worker reaches it: it runs
+     * nothing, so its account gets its place back at once instead of when the queue gets there.
+     */
+    private void cancel(Turn t) {
+        t.cancel.cancel();
+        synchronized (waiting) {
+            if (waiting.contains(t)) releaseSlot(t);
+        }
     }
 
     /**
@@ -170,20 +259,39 @@ public class TurnCoordinator {
         }
     }
 
-    private Turn reserve(UUID conversationId, TurnSink sink) {
+    /**
+     * Admits a turn: the conversation's one answer (409 turn_in_progress), then the account's place for an answer
+     * (429 rate_limited; {@code held} when the caller took it already), then the server's queue (503 server_busy).
+     */
+    private Turn reserve(UUID conversationId, UUID account, TurnSink sink, AnswerSlot held) {
         Turn turn = new Turn(conversationId, sink);
         if (active.putIfAbsent(conversationId, turn) != null) {
             throw ApiException.conflict("turn_in_progress", "An answer is still being generated in this conversation; "
                     + "wait for it or cancel it first.");
         }
-        synchronized (waiting) {
-            if (admitted >= maxQueue) {
-                active.remove(conversationId, turn);
-                throw new ApiException(503, "server_busy", "Too many answers are waiting (" + maxQueue + "); try again shortly.");
+        AnswerSlot slot = null;
+        try {
+            slot = held != null ? held : holdAnswerSlot(account);
+            synchronized (waiting) {
+                if (admitted >= maxQueue) {
+                    throw new ApiException(503, "server_busy", "Too many answers are waiting (" + maxQueue + "); try again shortly.");
+                }
+                admitted++;
             }
-            admitted++;
+        } catch (RuntimeException | Error e) {
+            if (held == null && slot != null) slot.release();
+            active.remove(conversationId, turn);
+            throw e;
         }
+        slot.takenOver = true;
+        turn.slot = slot;
         return turn;
+    }
+
+    /** Gives the account's place back (once, whichever way the answer ends first). */
+    private static void releaseSlot(Turn turn) {
+        AnswerSlot slot = turn.slot;
+        if (slot != null) slot.release();
     }
 
     private int queued() {
@@ -197,6 +305,7 @@ public class TurnCoordinator {
         synchronized (waiting) {
             admitted--;
         }
+        releaseSlot(turn);
         active.remove(turn.conversationId, turn);
     }
 
@@ -219,6 +328,8 @@ public class TurnCoordinator {
             try {
                 answer(turn, a, options);
             } finally {
+                // normally given back before the final event (release); this covers an answer that threw
+                releaseSlot(turn);
                 active.remove(turn.conversationId, turn);
             }
         });
@@ -340,6 +451,7 @@ public class TurnCoordinator {
      * its next turn on `done` would otherwise race the release and get turn_in_progress.
      */
     private void release(Turn turn) {
+        releaseSlot(turn);
         active.remove(turn.conversationId, turn);
     }
 

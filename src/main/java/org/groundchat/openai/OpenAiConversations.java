@@ -19,8 +19,9 @@ import org.groundchat.security.Quotas;
  * Turns a stateless Chat Completions request into a stored conversation turn. Continuing (a conversation id given):
  * only the last user message is new, the server already holds the rest. Otherwise a new conversation is created and
  * the request's earlier exchanges are stored into it first, so the model reads them as history; a request refused
- * halfway leaves no conversation behind (every check that needs no storage runs before anything is stored; images
- * stored before a later refusal stay the account's, as uploads do).
+ * halfway leaves no conversation behind (every check that needs no storage runs before anything is stored, the
+ * account's limit on answers waiting or running included; images stored before a later refusal stay the account's,
+ * as uploads do).
  */
 @ApplicationScoped
 class OpenAiConversations {
@@ -44,34 +45,39 @@ class OpenAiConversations {
         if (continued != null) {
             UUID conversationId = Ids.parse(continued, "conversation");
             conversations.requireAccess(conversationId, account);
-            UUID image = last.image() == null ? null : images.upload(last.image(), account).id;
-            coordinator.submitUserTurn(conversationId, account, turn(last, image, options), events);
-            return conversationId;
+            // the account's place for the answer first: over its limit, the image is not stored either
+            try (TurnCoordinator.AnswerSlot slot = coordinator.holdAnswerSlot(account)) {
+                UUID image = last.image() == null ? null : images.upload(last.image(), account).id;
+                coordinator.submitUserTurn(conversationId, account, turn(last, image, options), events, slot);
+                return conversationId;
+            }
         }
         checkHistory(messages);
         // every check that needs no storage comes first, so a refused request stores nothing
-        quotas.take(account, Quotas.Rate.CONVERSATIONS);
-        UUID[] imageIds = new UUID[messages.size()];
-        UUID first = null;
-        for (int i = 0; i < messages.size(); i++) {
-            if (messages.get(i).image() == null) continue;
-            imageIds[i] = images.upload(messages.get(i).image(), account).id;
-            if (first == null) first = imageIds[i];
-        }
-        UUID conversationId = conversations.create(account, null, null, first).id();
-        try {
-            UUID current = first;
-            for (int i = 0; i + 1 < messages.size(); i += 2) {
-                if (imageIds[i] != null) current = imageIds[i];
-                store.storeReplayedQuestion(conversationId, account, messages.get(i).text(), imageIds[i]);
-                store.storeClientAnswer(conversationId, current, messages.get(i + 1).text());
+        try (TurnCoordinator.AnswerSlot slot = coordinator.holdAnswerSlot(account)) {
+            quotas.take(account, Quotas.Rate.CONVERSATIONS);
+            UUID[] imageIds = new UUID[messages.size()];
+            UUID first = null;
+            for (int i = 0; i < messages.size(); i++) {
+                if (messages.get(i).image() == null) continue;
+                imageIds[i] = images.upload(messages.get(i).image(), account).id;
+                if (first == null) first = imageIds[i];
             }
-            UUID lastImage = imageIds[messages.size() - 1];
-            coordinator.submitUserTurn(conversationId, account, turn(last, lastImage, options), events);
-            return conversationId;
-        } catch (RuntimeException e) {
-            conversations.delete(conversationId, account);
-            throw e;
+            UUID conversationId = conversations.create(account, null, null, first).id();
+            try {
+                UUID current = first;
+                for (int i = 0; i + 1 < messages.size(); i += 2) {
+                    if (imageIds[i] != null) current = imageIds[i];
+                    store.storeReplayedQuestion(conversationId, account, messages.get(i).text(), imageIds[i]);
+                    store.storeClientAnswer(conversationId, current, messages.get(i + 1).text());
+                }
+                UUID lastImage = imageIds[messages.size() - 1];
+                coordinator.submitUserTurn(conversationId, account, turn(last, lastImage, options), events, slot);
+                return conversationId;
+            } catch (RuntimeException e) {
+                conversations.delete(conversationId, account);
+                throw e;
+            }
         }
     }
 

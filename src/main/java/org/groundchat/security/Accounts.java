@@ -168,12 +168,27 @@ public class Accounts {
         return AccountJson.of(a);
     }
 
-    /** Deletes the account with everything it owns (conversations, tokens; images only it uploaded stay stored). */
+    /**
+     * Deletes the account with everything it owns: conversations, tokens, its ownership of images (on delete cascade),
+     * and the bytes of those images that no other account owns and no conversation shows.
+     */
     @Transactional
     public void delete(UUID id) {
         AccountEntity a = require(id);
         if (AccountEntity.ADMIN.equals(a.role) && !a.disabled) requireAnotherAdmin(a);
+        var em = AccountEntity.getEntityManager();
+        @SuppressWarnings("unchecked")
+        List<Object> images = em.createNativeQuery("select image_id from image_owners where account_id = ?1")
+                .setParameter(1, id).getResultList();
         a.delete();
+        em.flush();
+        for (Object image : images) {
+            em.createNativeQuery("delete from images i where i.id = ?1 "
+                    + "and not exists (select 1 from image_owners o where o.image_id = i.id) "
+                    + "and not exists (select 1 from conversations c where c.image_id = i.id) "
+                    + "and not exists (select 1 from messages m where m.image_id = i.id)")
+                    .setParameter(1, image).executeUpdate();
+        }
     }
 
     @Transactional

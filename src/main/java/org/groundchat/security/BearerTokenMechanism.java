@@ -13,6 +13,11 @@ import java.util.Set;
 /**
  * {@code Authorization: Bearer <token>} for programs (REST and the WebSocket upgrade). A request without the header is
  * left to the browser's session cookie (form login); one with a bad token fails instead of falling back.
+ * <p>
+ * It also answers every 401 of the app: Quarkus asks the mechanisms for a challenge in priority order and takes the
+ * first, and the form login's would be an empty 401. This one comes first and sends
+ * {@code {"error": "unauthorized", "reason": ...}} (OpenAI's error shape under {@code /v1}) with
+ * {@code WWW-Authenticate: Bearer}, whether the request had no credentials, a bad token or an expired session.
  */
 @ApplicationScoped
 public class BearerTokenMechanism implements HttpAuthenticationMechanism {
@@ -29,6 +34,22 @@ public class BearerTokenMechanism implements HttpAuthenticationMechanism {
     @Override
     public Uni<ChallengeData> getChallenge(RoutingContext context) {
         return Uni.createFrom().item(new ChallengeData(401, "WWW-Authenticate", "Bearer"));
+    }
+
+    /** The 401 with a JSON body that says how to get in (the default challenge ends the response empty). */
+    @Override
+    public Uni<Boolean> sendChallenge(RoutingContext context) {
+        if (!context.response().ended()) {
+            context.response().putHeader("WWW-Authenticate", "Bearer");
+            SecurityErrors.send(context, 401, SecurityErrors.UNAUTHORIZED, SecurityErrors.UNAUTHORIZED_REASON);
+        }
+        return Uni.createFrom().item(true);
+    }
+
+    /** Before the form login (1000) and OpenID Connect (1001): their challenges are never the one sent. */
+    @Override
+    public int getPriority() {
+        return DEFAULT_PRIORITY + 2;
     }
 
     @Override

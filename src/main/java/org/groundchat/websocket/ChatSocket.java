@@ -116,7 +116,7 @@ public class ChatSocket {
                         throw ApiException.badRequest("nothing_to_cancel", "No answer is running in this conversation.");
                     }
                 }
-                case "regenerate" -> turns.regenerate(conversationId, sink);
+                case "regenerate" -> turns.regenerate(conversationId, ACCOUNTS.get(connection.id()), sink);
                 default -> throw ApiException.badRequest("unknown_type", "Unknown frame type '" + type
                         + "' (expected user_turn, cancel or regenerate).");
             }

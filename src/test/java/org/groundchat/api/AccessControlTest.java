@@ -154,6 +154,133 @@ public class AccessControlTest {
     }
 
     @Test
+    void refusalsOfTheSecurityLayerHaveAJsonBody() throws Exception {
+        String reason = "Sign in or send Authorization: Bearer <token>.";
+        for (Response r : new Response[] {
+                anonymous().get("/api/conversations"),
+                anonymous().contentType(ContentType.JSON).body("{}").post("/api/conversations"),
+                as("gc_not-a-real-token").get("/api/me"),
+                anonymous().header("Authorization", "Basic YWRtaW46dGVzdC1hZG1pbi1wYXNzd29yZA==").get("/api/me"),
+                anonymous().cookie("quarkus-credential", "not-a-session").get("/api/conversations")}) {
+            r.then().statusCode(401).contentType(ContentType.JSON).header("WWW-Authenticate", "Bearer")
+                    .body("error", equalTo("unauthorized")).body("reason", equalTo(reason));
+        }
+        // OpenAI's error shape on its endpoints, which OpenAI clients read
+        anonymous().get("/v1/models").then().statusCode(401).contentType(ContentType.JSON)
+                .body("error.code", equalTo("unauthorized")).body("error.message", equalTo(reason))
+                .body("error.type", equalTo("invalid_request_error"));
+        // the browser's sign-in still answers 401 to a wrong password, and a session signs in
+        login("admin", "wrong-password").then().statusCode(401);
+        String evil = "https://evil.example";
+        anonymous().header("Origin", evil).contentType(ContentType.JSON).body("{}").post("/api/conversations").then()
+                .statusCode(403).contentType(ContentType.JSON).body("error", equalTo("forbidden_origin"))
+                .body("reason", containsString("another site"));
+        given().header("Origin", evil).contentType(ContentType.JSON).body("{}").post("/v1/chat/completions").then()
+                .statusCode(403).body("error.code", equalTo("forbidden_origin"));
+        given().header("Origin", "null").get("/api/me").then().statusCode(403).body("error", equalTo("forbidden_origin"));
+        // the app's own pages pass: the same origin as the request
+        String self = url.getProtocol() + "://" + url.getHost() + ":" + url.getPort();
+        given().header("Origin", self).get("/api/me").then().statusCode(200);
+        // a user on the admin API
+        as(newUserToken("user")).get("/api/admin/users").then().statusCode(403).contentType(ContentType.JSON)
+                .body("error", equalTo("forbidden")).body("reason", containsString("admin"));
+    }
+
+    static long storedImages(String id) {
+        return io.quarkus.narayana.jta.QuarkusTransaction.requiringNew().call(() ->
+                org.groundchat.persistence.ImageEntity.count("id", UUID.fromString(id)));
+    }
+
+    @Test
+    void deletingAConversationNamesItsImagesNoOtherConversationShowsAndTheirOwnerDeletesThem() throws Exception {
+        String alice = newUserToken("user");
+        String bob = newUserToken("user");
+        byte[] shared = java.nio.file.Files.readAllBytes(java.nio.file.Path.of("models/default/golden/case4.png"));
+        byte[] own = java.nio.file.Files.readAllBytes(java.nio.file.Path.of("models/default/golden/case5.png"));
+        String kept = as(alice).multiPart("file", "k.png", shared, "image/png").post("/api/images").then().statusCode(201)
+                .extract().path("id");
+        String single = as(alice).multiPart("file", "s.png", own, "image/png").post("/api/images").then().statusCode(201)
+                .extract().path("id");
+        String one = as(alice).contentType(ContentType.JSON).body("{\"imageId\":\"" + single + "\"}")
+                .post("/api/conversations").then().statusCode(201).extract().path("id");
+        // a second conversation that shows the first image too
+        String other = as(alice).contentType(ContentType.JSON).body("{\"imageId\":\"" + kept + "\"}")
+                .post("/api/conversations").then().statusCode(201).extract().path("id");
+        String both = as(alice).contentType(ContentType.JSON).body("{\"imageId\":\"" + kept + "\"}")
+                .post("/api/conversations").then().statusCode(201).extract().path("id");
+
+        // without asking, the answer stays 204; with Prefer: return=representation, the images nobody else shows
+        as(alice).delete("/api/conversations/" + both).then().statusCode(204);
+        as(alice).header("Prefer", "return=representation").delete("/api/conversations/" + one).then().statusCode(200)
+                .header("Preference-Applied", "return=representation")
+                .body("deleted", equalTo(one)).body("unusedImages", equalTo(java.util.List.of(single)));
+        as(alice).header("Prefer", "return=representation").delete("/api/conversations/" + other).then().statusCode(200)
+                .body("unusedImages", equalTo(java.util.List.of(kept)));
+        as(bob).header("Prefer", "return=representation").delete("/api/conversations/" + other).then().statusCode(404)
+                .body("error", equalTo("unknown_conversation"));
+
+        // another account cannot delete it, and hears exactly what an unknown id gets
+        String unknown = UUID.randomUUID().toString();
+        as(bob).delete("/api/images/" + unknown).then().statusCode(404).body("error", equalTo("unknown_image"));
+        as(bob).delete("/api/images/" + single).then().statusCode(404).body("error", equalTo("unknown_image"))
+                .body("reason", equalTo("No image with id '" + single + "'."));
+        as(alice).get("/api/images/" + single).then().statusCode(200);
+        assertEquals(1, storedImages(single));
+
+        // its owner deletes it: the bytes are gone from the database
+        as(alice).delete("/api/images/" + single).then().statusCode(204);
+        as(alice).get("/api/images/" + single).then().statusCode(404).body("error", equalTo("unknown_image"));
+        as(alice).delete("/api/images/" + single).then().statusCode(404).body("error", equalTo("unknown_image"));
+        assertEquals(0, storedImages(single));
+
+        // identical bytes uploaded by two accounts: deleting one's does not touch the other's
+        as(bob).multiPart("file", "same.png", shared, "image/png").post("/api/images").then().statusCode(201)
+                .body("id", equalTo(kept));
+        as(alice).delete("/api/images/" + kept).then().statusCode(204);
+        as(alice).get("/api/images/" + kept).then().statusCode(404);
+        as(bob).get("/api/images/" + kept).then().statusCode(200);
+        assertEquals(1, storedImages(kept));
+        as(bob).delete("/api/images/" + kept).then().statusCode(204);
+        assertEquals(0, storedImages(kept));
+    }
+
+    @Test
+    void forceDoesNotDeleteAnImageAStoredConversationShows() throws Exception {
+        String alice = newUserToken("user");
+        byte[] bytes = java.nio.file.Files.readAllBytes(java.nio.file.Path.of("models/default/golden/case7.png"));
+        String image = as(alice).multiPart("file", "f.png", bytes, "image/png").post("/api/images").then().statusCode(201)
+                .extract().path("id");
+        String conv = as(alice).contentType(ContentType.JSON).body("{\"imageId\":\"" + image + "\"}")
+                .post("/api/conversations").then().statusCode(201).extract().path("id");
+        as(alice).delete("/api/images/" + image + "?force=true").then().statusCode(409)
+                .body("error", equalTo("image_in_use")).body("reason", containsString("force"));
+        as(alice).get("/api/conversations/" + conv).then().statusCode(200);
+        as(alice).get("/api/images/" + image).then().statusCode(200);
+        assertEquals(1, storedImages(image));
+    }
+
+    @Test
+    void deletingAnAccountDeletesTheBytesOfImagesOnlyItOwned() throws Exception {
+        String name = "d" + UUID.randomUUID().toString().substring(0, 8);
+        String id = given().contentType(ContentType.JSON).body("{\"username\":\"" + name + "\",\"password\":\"password-"
+                + name + "\",\"role\":\"user\"}").post("/api/admin/users").then().statusCode(201).extract().path("id");
+        String cookie = login(name, "password-" + name).then().statusCode(200).extract().cookie("quarkus-credential");
+        // an image of its own: random pixels
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(32, 24, java.awt.image.BufferedImage.TYPE_INT_RGB);
+        img.setRGB(3, 4, new java.util.Random().nextInt());
+        img.setRGB(7, 9, new java.util.Random().nextInt());
+        java.io.ByteArrayOutputStream png = new java.io.ByteArrayOutputStream();
+        javax.imageio.ImageIO.write(img, "png", png);
+        String image = anonymous().cookie("quarkus-credential", cookie).multiPart("file", "x.png", png.toByteArray(), "image/png")
+                .post("/api/images").then().statusCode(201).extract().path("id");
+        anonymous().cookie("quarkus-credential", cookie).contentType(ContentType.JSON)
+                .body("{\"imageId\":\"" + image + "\"}").post("/api/conversations").then().statusCode(201);
+        assertEquals(1, storedImages(image));
+        given().delete("/api/admin/users/" + id).then().statusCode(204);
+        assertEquals(0, storedImages(image));
+    }
+
+    @Test
     void aRevokedTokenStopsWorkingAtOnce() {
         String token = newUserToken("user");
         as(token).get("/api/me").then().statusCode(200);
