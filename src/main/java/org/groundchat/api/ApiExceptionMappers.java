@@ -1,9 +1,12 @@
 package org.groundchat.api;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import jakarta.inject.Inject;
 import jakarta.ws.rs.WebApplicationException;
+import jakarta.ws.rs.core.HttpHeaders;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
+import jakarta.ws.rs.core.UriInfo;
 import org.groundchat.persistence.DatabaseOutage;
 import org.jboss.logging.Logger;
 import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
@@ -15,6 +18,9 @@ public class ApiExceptionMappers {
     private static final Logger LOG = Logger.getLogger(ApiExceptionMappers.class);
     /** The embedded database's supervisor restarts it within seconds; an external one is the operator's. */
     private static final int RETRY_AFTER_SECONDS = 5;
+
+    @Inject
+    RequestBodyLimit bodyLimit;
 
     public static Response error(int status, String code, String reason) {
         return Response.status(status).type(MediaType.APPLICATION_JSON_TYPE)
@@ -50,11 +56,33 @@ public class ApiExceptionMappers {
                 + Reasons.fromParser(e.getOriginalMessage()));
     }
 
+    /** A body without Content-Length read past quarkus.http.limits.max-body-size ({@link ChunkedBodyLimit}). */
     @ServerExceptionMapper
-    public Response web(WebApplicationException e) {
+    public Response bodyTooLarge(ChunkedBodyLimit.TooLargeException e, UriInfo uri) {
+        return tooLarge(uri);
+    }
+
+    private Response tooLarge(UriInfo uri) {
+        return Response.status(413).type(MediaType.APPLICATION_JSON_TYPE).entity(bodyLimit.body(path(uri))).build();
+    }
+
+    private static String path(UriInfo uri) {
+        String path = uri.getPath();
+        return path != null && !path.startsWith("/") ? "/" + path : path;
+    }
+
+    @ServerExceptionMapper
+    public Response web(WebApplicationException e, UriInfo uri, HttpHeaders headers) {
         int status = e.getResponse().getStatus();
         if (status == 400 && e.getCause() instanceof JsonProcessingException json) {
             return badJson(json);
+        }
+        if (status == 413) {
+            // Quarkus' multipart parser: a body without Content-Length counted past the body limit (one with a
+            // larger Content-Length never gets here, RequestBodyLimit refused it), or a form field that is not a
+            // file past quarkus.http.limits.max-form-attribute-size
+            if (headers.getHeaderString(HttpHeaders.CONTENT_LENGTH) == null) return tooLarge(uri);
+            return error(413, "too_large", bodyLimit.formFieldReason());
         }
         String code = switch (status) {
             case 404 -> "not_found";

@@ -2,8 +2,12 @@ package org.groundchat.websocket;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.netty.handler.codec.http.websocketx.CorruptedWebSocketFrameException;
+import io.netty.handler.codec.http.websocketx.WebSocketCloseStatus;
+import io.quarkus.websockets.next.CloseReason;
 import io.quarkus.websockets.next.OnBinaryMessage;
 import io.quarkus.websockets.next.OnClose;
+import io.quarkus.websockets.next.OnError;
 import io.quarkus.websockets.next.OnOpen;
 import io.quarkus.websockets.next.OnTextMessage;
 import io.quarkus.websockets.next.OpenConnections;
@@ -26,6 +30,7 @@ import org.groundchat.chat.Ids;
 import org.groundchat.chat.TurnCoordinator;
 import org.groundchat.chat.TurnRequest;
 import org.groundchat.persistence.DatabaseOutage;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
 /**
@@ -56,6 +61,9 @@ public class ChatSocket {
     SecurityIdentity identity;
     @Inject
     Quotas quotas;
+    /** The transport's message limit (one frame or all fragments of a message), in bytes. */
+    @ConfigProperty(name = "quarkus.websockets-next.server.max-message-size", defaultValue = "262144")
+    int maxMessageBytes;
 
     @OnOpen
     public void open(@PathParam("id") String id) {
@@ -137,6 +145,46 @@ public class ChatSocket {
     @OnBinaryMessage
     public void binary(Buffer frame) {
         reply(SINKS.get(connection.id()), "binary_not_supported", "Send JSON text frames; binary frames are not understood.");
+    }
+
+    /**
+     * A message over {@code quarkus.websockets-next.server.max-message-size}: Vert.x' frame aggregator refuses it
+     * (it drops the message and the fragments still to come, the connection stays open) and reports an
+     * IllegalStateException here. The client hears why, then the connection closes with 1009, the close code RFC
+     * 6455 gives for "a message that is too big for it to process" (a client may still be sending the rest of a
+     * huge message; closing stops it, and Vert.x drops what arrives meanwhile).
+     */
+    @OnError
+    @Blocking
+    public void transportRefused(IllegalStateException e) {
+        ConnectionSink sink = SINKS.get(connection.id());
+        if (!isOverMessageLimit(e)) {
+            LOG.error("WebSocket failure", e);
+            reply(sink, "internal_error", "The connection failed; it is closed.");
+            connection.closeAndAwait(new CloseReason(WebSocketCloseStatus.INTERNAL_SERVER_ERROR.code()));
+            return;
+        }
+        reply(sink, "frame_too_large", "The frame is larger than the limit of " + mebibytes(maxMessageBytes)
+                + "; the connection is closed.");
+        connection.closeAndAwait(new CloseReason(WebSocketCloseStatus.MESSAGE_TOO_BIG.code(), "message too big"));
+    }
+
+    /**
+     * A single frame over quarkus.websockets-next.server.max-frame-size, cut off by Netty's decoder: Vert.x has
+     * closed the TCP connection already (before this runs), so nobody is left to tell. Not a server fault.
+     */
+    @OnError
+    public void frameCutOff(CorruptedWebSocketFrameException e) {
+        LOG.debugf("WebSocket closed by the transport: %s", e.getMessage());
+    }
+
+    /** Vert.x' words for a message over its limit ("... to overflow max message size of N"). */
+    static boolean isOverMessageLimit(IllegalStateException e) {
+        return e.getMessage() != null && e.getMessage().contains("max message size");
+    }
+
+    private static String mebibytes(int bytes) {
+        return bytes % (1024 * 1024) == 0 ? bytes / (1024 * 1024) + " MiB" : bytes + " bytes";
     }
 
     private static Map<String, Object> errorBody(ApiException e) {
