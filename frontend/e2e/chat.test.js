@@ -139,6 +139,80 @@ test('reload shows the history', async () => {
   await page.screenshot({ path: join(SHOTS, '5-after-reload.png') });
 });
 
+test('a message sent while the connection is down waits in a visible outbox, can be cancelled, and goes out once when it is back', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const p = await context.newPage();
+  p.setDefaultTimeout(TIMEOUT);
+  const errors = []; // from signing in on: before it, /api/me's 401 is the expected way to find the sign-in form
+  // the conversation socket goes through this route: while `down`, every connection is closed at once (what a
+  // dropped network or a restarting server looks like to socket.js); up, it is relayed to the server, counting
+  // the user_turn frames the page sends
+  let down = false;
+  const live = [];
+  const userTurns = [];
+  await p.routeWebSocket(/\/ws\/conversations\//, (ws) => {
+    if (down) { ws.close(); return; }
+    const server = ws.connectToServer();
+    ws.onMessage((m) => {
+      if (typeof m === 'string' && JSON.parse(m).type === 'user_turn') userTurns.push(m);
+      server.send(m);
+    });
+    live.push({ ws, server });
+  });
+  try {
+    await p.goto(BASE);
+    await signIn(p);
+    p.on('pageerror', (e) => errors.push(e.message));
+    p.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    await p.locator('#new-conversation').click();
+    await p.waitForFunction(() => location.hash.length > 1);
+    await p.locator('#file-input').setInputFiles(join(GOLDEN, golden.cases[SPARSE].image));
+    await p.locator('#frame:not([hidden]) img').waitFor();
+    await p.locator('#conn-status[data-state="online"]').waitFor();
+    const id = await p.evaluate(() => location.hash.slice(1));
+
+    down = true;
+    for (const l of live.splice(0)) { await l.ws.close(); await l.server.close(); }
+    await p.locator('#conn-status:not([data-state="online"])').waitFor();
+    const question = golden.cases[SPARSE].turns[0].user;
+    await p.locator('#composer-text').fill(question);
+    await p.keyboard.press('Enter');
+    const outbox = p.locator('.message.user.outbox');
+    await outbox.waitFor();
+    assert.equal((await outbox.locator('.message-text').innerText()).trim(), question, 'the pending bubble keeps the text');
+    assert.match(await outbox.locator('.message-meta').innerText(), /waiting for connection/i);
+    // a second message, cancelled: it leaves the outbox and its text goes back to the message box
+    await p.locator('#composer-text').fill('is there a blue star ?');
+    await p.keyboard.press('Enter');
+    await p.waitForFunction(() => document.querySelectorAll('.message.outbox').length === 2);
+    await p.screenshot({ path: join(SHOTS, '5b-outbox-offline.png') });
+    await outbox.last().getByRole('button', { name: /Cancel this message/ }).click();
+    assert.equal(await outbox.count(), 1);
+    assert.equal(await p.locator('#composer-text').inputValue(), 'is there a blue star ?');
+    await p.locator('#composer-text').fill('');
+    assert.equal(userTurns.length, 0, 'nothing went out while the connection was down');
+
+    down = false; // socket.js reconnects on its own backoff
+    await p.locator('#conn-status[data-state="online"]').waitFor();
+    await p.waitForFunction(() => {
+      const all = [...document.querySelectorAll('.message.assistant')];
+      const last = all[all.length - 1];
+      return !document.querySelector('.message.outbox') && last && last.dataset.status === 'complete' && document.body.dataset.busy === '';
+    });
+    assert.equal(userTurns.length, 1, 'the waiting message was sent exactly once');
+    assert.ok((await p.locator('.message.assistant .message-text').last().innerText()).trim().length > 0, 'and answered');
+    const stored = await p.evaluate(async (id) => (await fetch(`/api/conversations/${id}`)).json(), id);
+    const summary = stored.messages.map((m) => `${m.role}:${m.status}`);
+    assert.deepEqual(summary, ['user:complete', 'assistant:complete'], `nothing extra is stored: ${JSON.stringify(summary)}`);
+    assert.equal(stored.messages[0].text.trim(), question);
+    assert.equal(await p.locator('.message').count(), 2);
+    await p.screenshot({ path: join(SHOTS, '5c-outbox-sent.png') });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 /** Presses Tab until the element with this id has the focus (keyboard-only navigation); fails after 60 presses. */
 async function tabTo(p, id) {
   const seen = [];

@@ -17,6 +17,9 @@ const state = {
   socket: null,
   pending: [], // boxes drawn for the next message: {box}
   running: null, // {turnId, messageEl, textEl, status}
+  // messages written while the connection was down: {frame, text, li, sending}; shown as pending bubbles, sent in
+  // order once the socket is open (sending: out, waiting for its `accepted`)
+  outbox: [],
   messages: new Map(), // message id -> li
   points: [],
 };
@@ -152,6 +155,7 @@ function iconButton(text, label) {
 function closeConversation() {
   if (state.socket) state.socket.close();
   state.socket = null;
+  dropOutbox();
   state.conversation = null;
   state.imageId = null;
   state.messages.clear();
@@ -177,6 +181,47 @@ async function openConversation(id) {
     return;
   }
   if (state.socket) state.socket.close();
+  if (!state.conversation || state.conversation.id !== c.id) dropOutbox();
+  await showConversation(c);
+  state.socket = new ConversationSocket(c.id, {
+    onEvent: onEvent,
+    onState: (s) => {
+      $('conn-status').dataset.state = s;
+      $('conn-status').textContent = s;
+      if (s === 'online') dismissToasts('connection');
+    },
+    onOpen: (reconnected) => (reconnected ? refreshAfterReconnect(c.id) : flushOutbox()),
+  });
+  refreshList();
+}
+
+/**
+ * The connection is back: the socket stays (replacing it would drop what is about to be sent), the messages are
+ * read again over REST (answers may have ended while it was down), then the outbox goes out.
+ */
+async function refreshAfterReconnect(id) {
+  // a message that went out but was never accepted: the REST view shows it if the server stored it; if not, its
+  // text goes back to the composer rather than being sent twice or lost
+  const unconfirmed = state.outbox.filter((o) => o.sending);
+  for (const item of unconfirmed) removeFromOutbox(item);
+  try {
+    const c = await api.getConversation(id);
+    if (!state.conversation || state.conversation.id !== id) return;
+    await showConversation(c);
+    const stored = new Set(c.messages.filter((m) => m.role === 'user').map((m) => (m.text || '').trim()));
+    const lost = unconfirmed.filter((o) => !stored.has(o.text));
+    if (lost.length) {
+      restoreText(lost[lost.length - 1].text);
+      toast('The connection dropped before your message was received: it is back in the message box.');
+    }
+  } catch (e) {
+    toast(e.message, e.status ? '' : 'connection');
+  }
+  flushOutbox();
+}
+
+/** Shows a conversation read over REST: title, image, stored messages, then the outbox's pending bubbles. */
+async function showConversation(c) {
   state.conversation = c;
   state.imageId = c.imageId;
   state.running = null;
@@ -191,18 +236,9 @@ async function openConversation(id) {
   stage.clearRegions();
   if (c.imageId) await showImage(c.imageId);
   for (const m of c.messages) renderStoredMessage(m);
+  for (const item of state.outbox) $('messages').appendChild(item.li);
   const last = c.messages[c.messages.length - 1];
   setBusy(!!last && last.status === 'streaming', 'thinking');
-  state.socket = new ConversationSocket(c.id, {
-    onEvent: onEvent,
-    onState: (s) => {
-      $('conn-status').dataset.state = s;
-      $('conn-status').textContent = s;
-      if (s === 'online') dismissToasts('connection');
-    },
-    onReconnect: () => openConversation(c.id),
-  });
-  refreshList();
 }
 
 async function newConversation(imageId) {
@@ -359,12 +395,15 @@ function onEvent(e) {
         const last = lis[lis.length - 1];
         if (last && last.dataset.role === 'assistant') last.remove();
       } else {
+        const sent = state.outbox.find((o) => o.sending);
+        if (sent) removeFromOutbox(sent);
         renderStoredMessage(e.userMessage);
       }
       const li = messageEl('assistant', 'queued');
       li.querySelector('.message-meta').textContent = 'Queued';
       state.running = { turnId: e.turnId, li, text: '', regions: [], points: [] };
       setBusy(true, 'queued');
+      flushOutbox(); // the next waiting message, if any
       break;
     }
     case 'queued':
@@ -406,8 +445,15 @@ function onEvent(e) {
       refreshList();
       break;
     }
-    case 'error':
+    case 'error': {
       toast(e.reason || 'Something went wrong.');
+      // a message from the outbox refused before it was stored: its text goes back to the composer
+      const sent = !e.turnId || !state.running || e.turnId !== state.running.turnId ? state.outbox.find((o) => o.sending) : null;
+      if (sent) {
+        removeFromOutbox(sent);
+        restoreText(sent.text);
+        flushOutbox();
+      }
       if (state.running && e.turnId === state.running.turnId) {
         const li = state.running.li;
         li.dataset.status = 'failed';
@@ -416,9 +462,66 @@ function onEvent(e) {
         setBusy(false);
       }
       break;
+    }
     default:
       break;
   }
+}
+
+// ---- outbox: messages written while the connection is down ------------------------------------
+
+function queueMessage(frame, text) {
+  const li = messageEl('user', 'pending');
+  li.classList.add('outbox');
+  renderText(li.querySelector('.message-text'), text, []);
+  const meta = li.querySelector('.message-meta');
+  const note = document.createElement('span');
+  note.className = 'outbox-note';
+  note.textContent = 'Waiting for connection…';
+  const cancel = document.createElement('button');
+  cancel.type = 'button';
+  cancel.className = 'btn-link outbox-cancel';
+  cancel.textContent = 'Cancel';
+  cancel.setAttribute('aria-label', 'Cancel this message (its text goes back to the message box)');
+  meta.append(note, ' ', cancel);
+  const item = { frame, text, li, sending: false };
+  cancel.addEventListener('click', () => {
+    if (item.sending) return;
+    removeFromOutbox(item);
+    restoreText(text);
+  });
+  state.outbox.push(item);
+}
+
+function removeFromOutbox(item) {
+  const i = state.outbox.indexOf(item);
+  if (i >= 0) state.outbox.splice(i, 1);
+  item.li.remove();
+}
+
+/** Puts a message's text back into the composer, unless something else is being written there. */
+function restoreText(text) {
+  const t = $('composer-text');
+  if (!t.value.trim()) t.value = text;
+  t.focus();
+}
+
+/** Sends the waiting messages in order while the socket takes them; each leaves the outbox on its `accepted`. */
+function flushOutbox() {
+  for (const item of state.outbox) {
+    if (item.sending) continue;
+    if (!state.socket || !state.socket.send(item.frame)) return;
+    item.sending = true;
+    item.li.dataset.status = 'sending';
+    item.li.querySelector('.message-meta').textContent = 'Sending…';
+  }
+}
+
+/** Another conversation opens: its pending messages are not sent there; the last one's text goes back to the composer. */
+function dropOutbox() {
+  const last = state.outbox[state.outbox.length - 1];
+  for (const item of [...state.outbox]) removeFromOutbox(item);
+  if (last && !last.sending) restoreText(last.text);
 }
 
 // ---- composing ---------------------------------------------------------------------------------
@@ -458,7 +561,8 @@ async function send(text) {
   let body = text;
   // drawn boxes the text does not mention are still sent; the server appends them
   const frame = { type: 'user_turn', text: body, imageId: state.imageId, regions: state.pending.map((p) => ({ box: p.box })) };
-  state.socket.send(frame);
+  // earlier messages still waiting go first; a message is never sent into a closed socket and lost
+  if (state.outbox.length || !state.socket || !state.socket.send(frame)) queueMessage(frame, text);
   state.pending = [];
   renderPending();
   $('composer-text').value = '';
@@ -476,8 +580,14 @@ document.querySelectorAll('.skip-link').forEach((a) => a.addEventListener('click
   const target = $(a.dataset.skip);
   (target.hidden ? $('file-input') : target).focus(); // no image yet: the file picker is the way to add one
 }));
-$('stop-btn').addEventListener('click', () => state.socket && state.socket.send({ type: 'cancel' }));
-$('regen-btn').addEventListener('click', () => state.socket && state.socket.send({ type: 'regenerate' }));
+$('stop-btn').addEventListener('click', () => {
+  if (!state.socket || !state.socket.send({ type: 'cancel' })) {
+    toast('Not connected: the answer cannot be stopped until the connection is back.', 'connection');
+  }
+});
+$('regen-btn').addEventListener('click', () => {
+  if (state.socket && !state.socket.send({ type: 'regenerate' })) toast('Not connected: try again once the connection is back.', 'connection');
+});
 // the open conversation is closed only once the new one exists: offline, New changes nothing but says why
 let creating = false; // a double click makes one conversation, not two
 $('new-conversation').addEventListener('click', async () => {

@@ -1,6 +1,7 @@
 // One WebSocket per open conversation (/ws/conversations/{id}). Reconnects with backoff, because a
-// restarted server or a sleeping laptop must not leave the chat dead; frames sent while the socket is
-// (re)connecting wait in a small queue and go out once it is open.
+// restarted server or a sleeping laptop must not leave the chat dead. It never queues frames itself: send() refuses
+// while the connection is down, and the app keeps such messages in its visible outbox until onOpen says it is back
+// (a reconnect keeps this object: the app refreshes the messages over REST and then sends its outbox).
 
 const MIN_DELAY_MS = 500;
 const MAX_DELAY_MS = 8000;
@@ -8,12 +9,11 @@ const MAX_DELAY_MS = 8000;
 export class ConversationSocket {
   /**
    * @param {string} conversationId
-   * @param {{onEvent: (e: object) => void, onState: (state: string) => void, onReconnect: () => void}} handlers
+   * @param {{onEvent: (e: object) => void, onState: (state: string) => void, onOpen: (reconnected: boolean) => void}} handlers
    */
   constructor(conversationId, handlers) {
     this.conversationId = conversationId;
     this.handlers = handlers;
-    this.queue = [];
     this.closed = false;
     this.delay = MIN_DELAY_MS;
     this.everOpened = false;
@@ -38,9 +38,7 @@ export class ConversationSocket {
       this.handlers.onState('online');
       const reconnected = this.everOpened;
       this.everOpened = true;
-      const pending = this.queue.splice(0);
-      for (const frame of pending) ws.send(frame);
-      if (reconnected) this.handlers.onReconnect();
+      this.handlers.onOpen(reconnected);
     });
     ws.addEventListener('message', (msg) => {
       if (ws !== this.ws) return;
@@ -60,11 +58,16 @@ export class ConversationSocket {
     });
   }
 
-  /** Sends a frame now, or as soon as the connection is open. */
+  /** Whether a frame sent now reaches the server's socket. */
+  isOpen() {
+    return !!this.ws && this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Sends a frame now; false (nothing sent) while the connection is down. */
   send(frame) {
-    const text = JSON.stringify(frame);
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(text);
-    else this.queue.push(text);
+    if (!this.isOpen()) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
   }
 
   close() {
