@@ -87,6 +87,37 @@ test('ask for an object: its box is drawn where the object is and its phrase is 
   await page.screenshot({ path: join(SHOTS, '2-grounded-answer.png') });
 });
 
+test('a streaming answer ends in a blinking caret (steady with reduced motion) that is gone when it is done', async () => {
+  // the stream can be short: a MutationObserver in the page records the caret whenever it appears
+  await page.evaluate(() => {
+    window.caretSeen = null;
+    window.caretObserver = new MutationObserver(() => {
+      const c = document.querySelector('.message.assistant[data-status="streaming"] .message-text > .caret:last-child');
+      if (c && !window.caretSeen) window.caretSeen = { animation: getComputedStyle(c).animationName, hidden: c.getAttribute('aria-hidden') };
+    });
+    window.caretObserver.observe(document.getElementById('messages'), { childList: true, subtree: true, attributes: true });
+  });
+  const before = await page.locator('.message').count();
+  await page.locator('#composer-text').fill(golden.cases[SPARSE].turns[0].user);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((n) => document.querySelectorAll('.message').length >= n + 2, before);
+  await lastAssistantDone();
+  const seen = await page.evaluate(() => { window.caretObserver.disconnect(); return window.caretSeen; });
+  assert.deepEqual(seen, { animation: 'caret-blink', hidden: 'true' }, 'a blinking caret ends the text while it streams');
+  assert.equal(await page.locator('.caret').count(), 0, 'no caret once the answer is done');
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  const reduced = await page.evaluate(() => {
+    const c = document.createElement('span');
+    c.className = 'caret';
+    document.getElementById('messages').appendChild(c);
+    const animation = getComputedStyle(c).animationName;
+    c.remove();
+    return animation;
+  });
+  await page.emulateMedia({ reducedMotion: null });
+  assert.equal(reduced, 'none', 'prefers-reduced-motion: the caret does not blink');
+});
+
 test('clicking [n] in an answer puts the reference into the message box, with no script error', async () => {
   const errors = [];
   const onError = (e) => errors.push(e.message);
@@ -387,16 +418,26 @@ test('a queued answer shows its place and Stop cancels it', async () => {
   const meta = page.locator('.message.assistant').last().locator('.message-meta');
   await page.waitForFunction(() => {
     const all = [...document.querySelectorAll('.message.assistant .message-meta')];
-    return /Queued \(position [1-9]/.test(all[all.length - 1]?.textContent || '');
+    return /Waiting: [1-9]\d* answers? ahead/.test(all[all.length - 1]?.textContent || '');
   });
-  assert.match(await meta.innerText(), /Queued \(position \d+\)/);
+  assert.match(await meta.innerText(), /^Waiting: \d+ answers? ahead$/);
+  const size = await meta.evaluate((el) => parseFloat(getComputedStyle(el).fontSize));
+  assert.ok(size >= 13, `the place in the queue is readable (${size} px)`);
   assert.equal(await page.locator('body').getAttribute('data-busy'), 'queued');
+  // the feedback is read inside the click (after the app's own listener), before any answer from the server
+  await page.evaluate(() => {
+    const b = document.getElementById('stop-btn');
+    b.addEventListener('click', () => { window.stopFeedback = { text: b.textContent, disabled: b.disabled }; }, { once: true });
+  });
   // Stop first, the screenshot after: the queue does not wait for the test
   await page.locator('#stop-btn').click();
+  assert.deepEqual(await page.evaluate(() => window.stopFeedback), { text: 'Stopping…', disabled: true }, 'Stop answers at once');
   await page.screenshot({ path: join(SHOTS, '9-queued-then-stopped.png') });
   await lastAssistantDone();
   const last = page.locator('.message.assistant').last();
   assert.equal(await last.getAttribute('data-status'), 'cancelled');
+  assert.deepEqual(await page.locator('#stop-btn').evaluate((b) => [b.textContent, b.disabled, b.hidden]), ['Stop', false, true],
+    'after the cancelled event Stop is given back (and hidden)');
   await page.screenshot({ path: join(SHOTS, '10-stopped.png') });
 });
 

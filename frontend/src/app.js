@@ -66,6 +66,7 @@ function dismissToasts(cause) {
 function setBusy(running, label) {
   $('send-btn').hidden = running;
   $('stop-btn').hidden = !running;
+  if (!running) resetStop();
   // regenerate needs a question to answer again
   $('regen-btn').disabled = running || !state.conversation || !$('messages').querySelector('.message.user');
   document.body.dataset.busy = running ? label || 'thinking' : '';
@@ -387,6 +388,16 @@ function textOffset(root, node, offset) {
 
 // ---- streaming events --------------------------------------------------------------------------
 
+/** The running answer's text so far, with a caret at its end while it is being written. */
+function renderRunning() {
+  const text = state.running.li.querySelector('.message-text');
+  renderText(text, state.running.text, state.running.regions);
+  const caret = document.createElement('span');
+  caret.className = 'caret';
+  caret.setAttribute('aria-hidden', 'true');
+  text.appendChild(caret);
+}
+
 function onEvent(e) {
   switch (e.type) {
     case 'accepted': {
@@ -400,33 +411,40 @@ function onEvent(e) {
         renderStoredMessage(e.userMessage);
       }
       const li = messageEl('assistant', 'queued');
-      li.querySelector('.message-meta').textContent = 'Queued';
+      li.querySelector('.message-meta').textContent = 'Waiting to start…';
       state.running = { turnId: e.turnId, li, text: '', regions: [], points: [] };
       setBusy(true, 'queued');
+      resetStop();
       flushOutbox(); // the next waiting message, if any
       break;
     }
     case 'queued':
-      if (state.running) state.running.li.querySelector('.message-meta').textContent = `Queued (position ${e.position})`;
+      // position 1 is the first waiting answer: at least one running answer is ahead of it
+      if (state.running) {
+        const n = e.position;
+        state.running.li.querySelector('.message-meta').textContent = `Waiting: ${n} ${n === 1 ? 'answer' : 'answers'} ahead`;
+      }
       break;
     case 'started':
       if (state.running) {
         state.running.li.dataset.status = 'streaming';
         state.running.li.querySelector('.message-meta').textContent = 'Thinking…';
         document.body.dataset.busy = 'thinking';
+        renderRunning();
       }
       break;
     case 'text':
       if (state.running) {
         state.running.text += e.delta;
-        renderText(state.running.li.querySelector('.message-text'), state.running.text, state.running.regions);
+        state.running.li.querySelector('.message-meta').textContent = ''; // the caret says it is still writing
+        renderRunning();
       }
       break;
     case 'region':
       if (state.running) {
         state.running.regions.push(e.region);
         stage.upsertRegion(e.region);
-        renderText(state.running.li.querySelector('.message-text'), state.running.text, state.running.regions);
+        renderRunning();
       }
       break;
     case 'mask':
@@ -457,6 +475,7 @@ function onEvent(e) {
       if (state.running && e.turnId === state.running.turnId) {
         const li = state.running.li;
         li.dataset.status = 'failed';
+        li.querySelector('.caret')?.remove();
         li.querySelector('.message-meta').textContent = `Failed: ${e.reason}`;
         state.running = null;
         setBusy(false);
@@ -524,6 +543,11 @@ function dropOutbox() {
   if (last && !last.sending) restoreText(last.text);
 }
 
+function resetStop() {
+  $('stop-btn').disabled = false;
+  $('stop-btn').textContent = 'Stop';
+}
+
 // ---- composing ---------------------------------------------------------------------------------
 
 function renderPending() {
@@ -583,7 +607,11 @@ document.querySelectorAll('.skip-link').forEach((a) => a.addEventListener('click
 $('stop-btn').addEventListener('click', () => {
   if (!state.socket || !state.socket.send({ type: 'cancel' })) {
     toast('Not connected: the answer cannot be stopped until the connection is back.', 'connection');
+    return;
   }
+  // at once, not when the server's `cancelled` comes: setBusy(false) gives the button back
+  $('stop-btn').disabled = true;
+  $('stop-btn').textContent = 'Stopping…';
 });
 $('regen-btn').addEventListener('click', () => {
   if (state.socket && !state.socket.send({ type: 'regenerate' })) toast('Not connected: try again once the connection is back.', 'connection');
