@@ -22,7 +22,12 @@ public class ApiException extends RuntimeException {
 
     /** 429 rate_limited: the client may try again after this many seconds (Retry-After, and retryAfter in the body). */
     public static ApiException rateLimited(String reason, int retryAfterSeconds) {
-        return new ApiException(429, "rate_limited", reason, retryAfterSeconds);
+        return retryLater(429, "rate_limited", reason, retryAfterSeconds);
+    }
+
+    /** A refusal that may succeed after this many seconds (Retry-After, and retryAfter in the body). */
+    public static ApiException retryLater(int status, String code, String reason, int retryAfterSeconds) {
+        return new ApiException(status, code, reason, retryAfterSeconds);
     }
 
     /** Seconds after which a refused request may succeed, or null. */

@@ -66,7 +66,8 @@ public class ApiExceptionMappers {
         return Response.status(413).type(MediaType.APPLICATION_JSON_TYPE).entity(bodyLimit.body(path(uri))).build();
     }
 
-    private static String path(UriInfo uri) {
+    /** The request's path with its leading slash (UriInfo may leave it out), as the error bodies' shape needs. */
+    static String path(UriInfo uri) {
         String path = uri.getPath();
         return path != null && !path.startsWith("/") ? "/" + path : path;
     }
@@ -98,9 +99,7 @@ public class ApiExceptionMappers {
     public Response unexpected(RuntimeException e) {
         if (DatabaseOutage.isCause(e)) {
             LOG.warnf("Request refused, database unavailable: %s", e.getMessage());
-            return Response.status(503).type(MediaType.APPLICATION_JSON_TYPE).header("Retry-After", RETRY_AFTER_SECONDS)
-                    .entity(Map.of("error", DatabaseOutage.CODE, "reason", DatabaseOutage.REASON,
-                            "retryAfter", RETRY_AFTER_SECONDS)).build();
+            return api(ApiException.retryLater(503, DatabaseOutage.CODE, DatabaseOutage.REASON, RETRY_AFTER_SECONDS));
         }
         LOG.error("Unexpected error", e);
         // the log has the details; the client gets no class names

@@ -7,13 +7,13 @@ import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.http.HttpVersion;
-import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Singleton;
 import java.util.Locale;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.groundchat.security.SecurityErrors;
 
 /**
  * The request body limit ({@code quarkus.http.limits.max-body-size}, the one place it is set) answered in the API's
@@ -105,12 +105,7 @@ public class RequestBodyLimit {
 
     /** The 413 body for this request's path: the API's shape, or OpenAI's on the OpenAI-compatible endpoints. */
     String body(String path) {
-        String reason = reason();
-        if (path != null && (path.equals("/v1") || path.startsWith("/v1/"))) {
-            return new JsonObject().put("error", new JsonObject().put("message", reason).put("type", "invalid_request_error")
-                    .putNull("param").put("code", "too_large")).encode();
-        }
-        return new JsonObject().put("error", "too_large").put("reason", reason).encode();
+        return SecurityErrors.body(path, "too_large", reason());
     }
 
     private void refuse(RoutingContext ctx) {

@@ -27,8 +27,7 @@ public class SecurityExceptionMappers {
     }
 
     private static Response.ResponseBuilder json(int status, UriInfo uri, String code, String reason) {
-        String path = uri.getPath();
-        if (path != null && !path.startsWith("/")) path = "/" + path;
-        return Response.status(status).type(MediaType.APPLICATION_JSON_TYPE).entity(SecurityErrors.body(path, code, reason));
+        return Response.status(status).type(MediaType.APPLICATION_JSON_TYPE)
+                .entity(SecurityErrors.body(ApiExceptionMappers.path(uri), code, reason));
     }
 }

@@ -343,9 +343,7 @@ public class TurnCoordinator {
         } catch (RuntimeException e) {
             if (!DatabaseOutage.isCause(e)) throw e;
             LOG.warnf("answer not started, database unavailable: %s", e.getMessage());
-            release(turn);
-            ended(turn, ChatMetrics.Outcome.FAILED, null);
-            turn.sink.send("error", turn.id, Map.of("code", DatabaseOutage.CODE, "reason", DatabaseOutage.REASON));
+            reportFailure(turn, DatabaseOutage.CODE, DatabaseOutage.REASON);
             return;
         }
         recordPendingEndings(); // the database answers again: endings it missed can be stored now
@@ -421,6 +419,11 @@ public class TurnCoordinator {
             code = DatabaseOutage.CODE;
             reason = DatabaseOutage.REASON;
         }
+        reportFailure(turn, code, reason);
+    }
+
+    /** Frees the conversation and the account's place, counts the failure, then tells the client. */
+    private void reportFailure(Turn turn, String code, String reason) {
         release(turn);
         ended(turn, ChatMetrics.Outcome.FAILED, null);
         turn.sink.send("error", turn.id, Map.of("code", code, "reason", reason));

@@ -9,7 +9,6 @@ import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 
@@ -37,7 +36,7 @@ final class OrphanedPostmaster {
                 throw new IllegalStateException("The database directory " + dataDir + " is in use by another running"
                         + " GroundChat process; stop it first or set groundchat.db.dir to another directory.");
             }
-            Optional<ProcessHandle> postmaster = postmasterOf(pidFile, dataDir);
+            Optional<ProcessHandle> postmaster = PostmasterProcess.recorded(dataDir);
             if (postmaster.isEmpty()) return; // stale pid file of a dead server: PostgreSQL handles that itself
             ProcessHandle p = postmaster.get();
             LOG.warnf("Stopping PostgreSQL process %d left running in %s by an application that did not shut down",
@@ -53,21 +52,5 @@ final class OrphanedPostmaster {
             throw new IllegalStateException("The old PostgreSQL server in " + dataDir + " did not stop within "
                     + STOP_TIMEOUT_SECONDS + " s", e);
         }
-    }
-
-    /** The live process named by postmaster.pid, if it is a postgres server of this directory (pids get reused). */
-    private static Optional<ProcessHandle> postmasterOf(Path pidFile, Path dataDir) throws IOException {
-        List<String> lines = Files.readAllLines(pidFile);
-        if (lines.size() < 2) return Optional.empty();
-        long pid;
-        try {
-            pid = Long.parseLong(lines.get(0).strip());
-        } catch (NumberFormatException e) {
-            return Optional.empty();
-        }
-        Path recordedDir = Path.of(lines.get(1).strip());
-        if (!Files.isDirectory(recordedDir) || !Files.isSameFile(recordedDir, dataDir)) return Optional.empty();
-        return ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
-                .filter(p -> p.info().command().map(c -> c.endsWith("/postgres")).orElse(false));
     }
 }

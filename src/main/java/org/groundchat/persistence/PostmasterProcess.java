@@ -22,9 +22,34 @@ final class PostmasterProcess {
 
     private PostmasterProcess() {}
 
-    /** True while the process named by postmaster.pid is a live (not zombie) postgres server. */
+    /** True while the process named by postmaster.pid is a live (not zombie) postgres server of this directory. */
     static boolean isRunning(Path dataDir) {
-        return recordedPid(dataDir).filter(PostmasterProcess::isLivePostgres).isPresent();
+        try {
+            return recorded(dataDir).filter(p -> !isZombie(p.pid())).isPresent();
+        } catch (IOException e) {
+            return false; // no pid file (stopped) or one being written: not running as far as we can tell
+        }
+    }
+
+    /**
+     * The live process named by postmaster.pid, if it is a postgres server of this directory (pids get reused);
+     * empty when there is no pid file or it names nothing alive.
+     */
+    static Optional<ProcessHandle> recorded(Path dataDir) throws IOException {
+        Path pidFile = dataDir.resolve("postmaster.pid");
+        if (!Files.isRegularFile(pidFile)) return Optional.empty();
+        List<String> lines = Files.readAllLines(pidFile);
+        if (lines.size() < 2) return Optional.empty();
+        long pid;
+        try {
+            pid = Long.parseLong(lines.get(0).strip());
+        } catch (NumberFormatException e) {
+            return Optional.empty();
+        }
+        Path recordedDir = Path.of(lines.get(1).strip());
+        if (!Files.isDirectory(recordedDir) || !Files.isSameFile(recordedDir, dataDir)) return Optional.empty();
+        return ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
+                .filter(p -> p.info().command().map(c -> c.endsWith("/postgres")).orElse(false));
     }
 
     /**
@@ -53,21 +78,6 @@ final class PostmasterProcess {
             throw new IOException("pg_ctl did not return within " + (START_TIMEOUT_SECONDS + 10) + " s");
         }
         if (p.exitValue() != 0) throw new IOException("pg_ctl start failed: " + lastLogLine(dataDir));
-    }
-
-    private static Optional<Long> recordedPid(Path dataDir) {
-        try {
-            List<String> lines = Files.readAllLines(dataDir.resolve("postmaster.pid"));
-            return lines.isEmpty() ? Optional.empty() : Optional.of(Long.parseLong(lines.get(0).strip()));
-        } catch (IOException | NumberFormatException e) {
-            return Optional.empty(); // no pid file (stopped) or one being written: not running as far as we can tell
-        }
-    }
-
-    private static boolean isLivePostgres(long pid) {
-        Optional<ProcessHandle> p = ProcessHandle.of(pid).filter(ProcessHandle::isAlive);
-        if (p.isEmpty() || !p.get().info().command().map(c -> c.endsWith("/postgres")).orElse(false)) return false;
-        return !isZombie(pid);
     }
 
     /** A killed server whose parent never reaps it stays in the process table as a zombie; it serves nothing. */
