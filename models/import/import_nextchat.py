@@ -1,0 +1,296 @@
+"""Imports a NExT-Chat (pix2emb) checkpoint into a GroundChat model bundle (contract major 3):
+
+    /usr/bin/python3 models/import/import_nextchat.py --checkpoint DIR --out models/NAME
+
+DIR is the checkpoint as published (config.json, pytorch_model-*.bin or model-*.safetensors with their index,
+tokenizer.json + tokenizer_config.json, and the SAM weights file when the shards hold no sam.* tensors). Writes
+vision_encoder.onnx, embed_tokens.onnx, decoder.onnx, box_decoder.onnx, box_encoder.onnx, mask_encoder.onnx,
+mask_decoder.onnx (+ .data files with the weights of large graphs), bundle.json, genai_config.json,
+tokenizer.json, tokenizer_config.json. NExT-Chat has no point head and no proposal head: bundle.json names them
+null and says so in `capabilities`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checkpoint import Checkpoint  # noqa: E402
+from nextchat import CLIP_MEAN, CLIP_STD, SAM_MEAN, SAM_STD, NextChat, NextChatConfig  # noqa: E402
+
+BUNDLE_VERSION = "3.0"
+OPSET = 17
+MAX_NEW_TOKENS = 64
+SYSTEM = ("A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "
+          "detailed, and polite answers to the user's questions.")
+NEXTCHAT_TOKENS = {"image_patch": "<im_patch>", "image_start": "<im_start>", "image_end": "<im_end>",
+                   "at": "<at>", "boxes": "<boxes>"}
+# the onnx exporter keeps every initializer inside the .onnx file up to protobuf's 2 GB limit; above this size
+# the weights go to a side file (a 7B decoder is ~27 GB in float32)
+EXTERNAL_ABOVE = 1 << 30
+
+
+class VisionEncoder(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, pixel_values):
+        return self.m.image_embeds(pixel_values)
+
+
+class EmbedTokens(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.emb = m.model.embed_tokens
+
+    def forward(self, input_ids):
+        return self.emb(input_ids)
+
+
+class Decoder(nn.Module):
+    """GenAI's I/O names: flat past_key_values.{i}.key/value in, present.{i}.key/value out."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, inputs_embeds, attention_mask, position_ids, *past_flat):
+        past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(len(past_flat) // 2)]
+        logits, hidden, presents = self.m.decode(inputs_embeds, attention_mask, position_ids, past)
+        out = [logits, hidden]
+        for k, v in presents:
+            out += [k, v]
+        return tuple(out)
+
+
+class BoxDecoder(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, hidden_state):
+        return self.m.box_decoder(hidden_state)
+
+
+class BoxEncoder(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, box):
+        return self.m.box_encoder(box)
+
+
+class MaskEncoder(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, mask_pixel_values):
+        return self.m.mask_image_embeddings(mask_pixel_values)
+
+
+class MaskDecoder(nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, image_embeddings, box, hidden_state):
+        return self.m.mask_decoder(image_embeddings, box, hidden_state)
+
+
+def param_bytes(module):
+    return sum(p.numel() * p.element_size() for p in module.parameters())
+
+
+def export(module, args, path, inputs, outputs, dynamic):
+    module.eval()
+    big = param_bytes(module) > EXTERNAL_ABOVE
+    kwargs = {}
+    if big:
+        # torch 1.13 writes external data by itself when the proto would pass 2 GB; this flag exists on 1.x only
+        kwargs["use_external_data_format"] = True
+    try:
+        torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+                          opset_version=OPSET, do_constant_folding=True, **kwargs)
+    except TypeError:
+        torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+                          opset_version=OPSET, do_constant_folding=True)
+
+
+def export_all(m: NextChat, out):
+    c = m.config
+    d = c.hidden_size
+    v, s = c.vision, c.sam
+    with torch.no_grad():
+        export(VisionEncoder(m), (torch.randn(1, 3, v.image_size, v.image_size),), f"{out}/vision_encoder.onnx",
+               ["pixel_values"], ["image_embeds"], {})
+        export(EmbedTokens(m), (torch.tensor([[1, 2, 3]]),), f"{out}/embed_tokens.onnx", ["input_ids"],
+               ["inputs_embeds"], {"input_ids": {0: "batch", 1: "sequence_length"},
+                                   "inputs_embeds": {0: "batch", 1: "sequence_length"}})
+        p, l = 5, 3
+        names_in, names_out = ["inputs_embeds", "attention_mask", "position_ids"], ["logits", "hidden_states"]
+        dyn = {"inputs_embeds": {0: "batch", 1: "sequence_length"},
+               "attention_mask": {0: "batch", 1: "total_sequence_length"},
+               "position_ids": {0: "batch", 1: "sequence_length"},
+               "logits": {0: "batch", 1: "sequence_length"}, "hidden_states": {0: "batch", 1: "sequence_length"}}
+        past = []
+        for i in range(c.num_hidden_layers):
+            for kind in ("key", "value"):
+                past.append(torch.randn(1, c.num_key_value_heads, p, c.head_dim))
+                names_in.append(f"past_key_values.{i}.{kind}")
+                names_out.append(f"present.{i}.{kind}")
+                dyn[f"past_key_values.{i}.{kind}"] = {0: "batch", 2: "past_sequence_length"}
+                dyn[f"present.{i}.{kind}"] = {0: "batch", 2: "total_sequence_length"}
+        export(Decoder(m), (torch.randn(1, l, d), torch.ones(1, p + l, dtype=torch.long),
+                            torch.arange(p, p + l)[None], *past), f"{out}/decoder.onnx", names_in, names_out, dyn)
+        export(BoxDecoder(m), (torch.randn(2, d),), f"{out}/box_decoder.onnx", ["hidden_state"], ["box"],
+               {"hidden_state": {0: "N"}, "box": {0: "N"}})
+        export(BoxEncoder(m), (torch.rand(2, 4),), f"{out}/box_encoder.onnx", ["box"], ["box_embedding"],
+               {"box": {0: "N"}, "box_embedding": {0: "N"}})
+        export(MaskEncoder(m), (torch.randn(1, 3, s.image_size, s.image_size),), f"{out}/mask_encoder.onnx",
+               ["mask_pixel_values"], ["image_embeddings"], {})
+        export(MaskDecoder(m), (torch.randn(1, s.prompt_embed_dim, s.grid, s.grid), torch.tensor([[0.2, 0.2, 0.6, 0.7]]),
+                                torch.randn(1, d)), f"{out}/mask_decoder.onnx",
+               ["image_embeddings", "box", "hidden_state"], ["mask_logits", "mask_score"], {})
+
+
+def special_ids(tok_spec):
+    ids = {a["content"]: a["id"] for a in tok_spec["added_tokens"]}
+    ids.update({k: v for k, v in tok_spec["model"]["vocab"].items() if k in ("<unk>", "<s>", "</s>")})
+    return ids
+
+
+def manifest(c: NextChatConfig, tok_spec, name, parameters):
+    ids = special_ids(tok_spec)
+    sp = {"unk": ids["<unk>"], "bos": ids["<s>"], "eos": ids["</s>"], "pad": ids["<unk>"]}
+    sp.update({k: ids[t] for k, t in NEXTCHAT_TOKENS.items()})
+    v, s = c.vision, c.sam
+    return {
+        "name": name,
+        "version": BUNDLE_VERSION,
+        "family": "nextchat-pix2emb",
+        "parameters": parameters,
+        "files": {"vision_encoder": "vision_encoder.onnx", "embed_tokens": "embed_tokens.onnx",
+                  "decoder": "decoder.onnx", "box_encoder": "box_encoder.onnx", "box_decoder": "box_decoder.onnx",
+                  "mask_encoder": "mask_encoder.onnx", "mask_decoder": "mask_decoder.onnx",
+                  "point_head": None, "proposal_head": None, "tokenizer": "tokenizer.json",
+                  "tokenizer_config": "tokenizer_config.json", "genai_config": "genai_config.json"},
+        "capabilities": {"boxes": True, "user_regions": True, "masks": True, "word_points": False,
+                         "dense_captions": False},
+        "image": {"size": v.image_size, "channels": "RGB", "layout": "NCHW",
+                  "pad": "center", "pad_color": [255, 255, 255], "pad_offset": "floor((side - w) / 2), floor((side - h) / 2)",
+                  "resize": "pil_bicubic", "scale": "1/255", "mean": list(CLIP_MEAN), "std": list(CLIP_STD)},
+        "mask_image": {"size": s.image_size, "source": "the same center-padded square", "channels": "RGB",
+                       "layout": "NCHW", "resize": "pil_bilinear", "scale": "1", "mean": list(SAM_MEAN),
+                       "std": list(SAM_STD)},
+        "dims": {"hidden": c.hidden_size, "layers": c.num_hidden_layers, "heads": c.num_attention_heads,
+                 "kv_heads": c.num_key_value_heads, "head_dim": c.head_dim, "vocab": c.vocab_size,
+                 "image_tokens": v.num_patches, "mask_embed_channels": s.prompt_embed_dim,
+                 "mask_embed_size": s.grid, "mask_size": 4 * s.grid, "max_seq": c.max_position_embeddings},
+        "special_tokens": sp,
+        "box": {"format": "x1y1x2y2", "normalized_to": "padded_square_side", "origin": "top_left",
+                "padding": "center", "raw": "box_decoder's output is fed unchanged to box_encoder and mask_decoder; "
+                "for display order each pair and clip to the image"},
+        "mask": {"frame": "padded_square", "threshold": 0.0, "sampling": "cell_centres_bilinear_logits",
+                 "input": "mask_decoder(image_embeddings of the image, the box, the hidden state at <at>)"},
+        "generation": {"max_new_tokens": MAX_NEW_TOKENS, "stop": [sp["eos"]],
+                       "banned": sorted({sp["unk"], sp["bos"], sp["image_patch"], sp["image_start"], sp["image_end"],
+                                         sp["boxes"]})},
+        "prompt": {"format": "llava_v1", "system": SYSTEM,
+                   "template": "{system} USER: {image} {user} ASSISTANT: {answer}</s>USER: {user} ASSISTANT:",
+                   "image": "<im_start>" + "<im_patch>" * 1 + "<im_end> with <im_patch> repeated image_tokens times; "
+                            "its rows are replaced by image_embeds; first user turn only",
+                   "bos": True,
+                   "tokenize": "the whole prompt string with tokenizer.json (NExT-Chat's added tokens strip the "
+                               "spaces around them), <s> first",
+                   "user_region": "<boxes> in the user text; its embedding is box_encoder(box)",
+                   "answer_region": "phrase <at> <boxes>: box_decoder(hidden state at <at>), then <boxes> is forced "
+                                    "with input embedding box_encoder(box)",
+                   "position_ids": "0..n-1 over the whole sequence, image rows included"},
+    }
+
+
+def genai_config(c: NextChatConfig, sp):
+    return {"model": {
+        "type": "llama", "context_length": c.max_position_embeddings, "vocab_size": c.vocab_size,
+        "bos_token_id": sp["bos"], "eos_token_id": sp["eos"], "pad_token_id": sp["pad"],
+        "decoder": {"filename": "decoder.onnx", "hidden_size": c.hidden_size,
+                    "num_attention_heads": c.num_attention_heads, "num_key_value_heads": c.num_key_value_heads,
+                    "num_hidden_layers": c.num_hidden_layers, "head_size": c.head_dim,
+                    "inputs": {"inputs_embeds": "inputs_embeds", "attention_mask": "attention_mask",
+                               "position_ids": "position_ids", "past_key_names": "past_key_values.%d.key",
+                               "past_value_names": "past_key_values.%d.value"},
+                    "outputs": {"logits": "logits", "present_key_names": "present.%d.key",
+                                "present_value_names": "present.%d.value"}},
+        "embedding": {"filename": "embed_tokens.onnx", "inputs": {"input_ids": "input_ids"},
+                      "outputs": {"embeddings": "inputs_embeds"}},
+        "vision": {"filename": "vision_encoder.onnx", "inputs": {"pixel_values": "pixel_values"},
+                   "outputs": {"image_features": "image_embeds"}}},
+        "search": {"max_length": c.max_position_embeddings, "do_sample": False, "num_beams": 1, "temperature": 1.0,
+                   "top_k": 1, "top_p": 1.0}}
+
+
+def load_model(checkpoint_dir, sam_file=None, vision_heads=None):
+    ck = Checkpoint(checkpoint_dir, sam_file)
+    c = ck.model_config(vision_heads)
+    m = NextChat(c)
+    ck.load_into(m)
+    unused = set(ck.keys()) - set(m.state_dict())
+    if unused:
+        raise KeyError(f"{len(unused)} checkpoint tensors have no place in the model, e.g. {sorted(unused)[:5]}")
+    ck.close_shards()
+    return m.eval(), ck
+
+
+def read_tokenizer(checkpoint_dir):
+    p = os.path.join(checkpoint_dir, "tokenizer.json")
+    if not os.path.exists(p):
+        raise FileNotFoundError(
+            "no tokenizer.json in the checkpoint (NExT-Chat publishes the SentencePiece tokenizer.model): write one "
+            "where transformers is installed with AutoTokenizer.from_pretrained(DIR, use_fast=True).save_pretrained(DIR)")
+    with open(p, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def import_checkpoint(checkpoint_dir, out, name=None, sam_file=None, vision_heads=None):
+    m, ck = load_model(checkpoint_dir, sam_file, vision_heads)
+    spec = read_tokenizer(checkpoint_dir)
+    os.makedirs(out, exist_ok=True)
+    export_all(m, out)
+    for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"):
+        if os.path.exists(os.path.join(checkpoint_dir, f)):
+            shutil.copyfile(os.path.join(checkpoint_dir, f), os.path.join(out, f))
+    man = manifest(m.config, spec, name or os.path.basename(os.path.normpath(out)),
+                   sum(p.numel() for p in m.parameters()))
+    with open(f"{out}/bundle.json", "w") as f:
+        json.dump(man, f, indent=1)
+    with open(f"{out}/genai_config.json", "w") as f:
+        json.dump(genai_config(m.config, man["special_tokens"]), f, indent=1)
+    return m, man
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--name", default=None)
+    ap.add_argument("--sam-checkpoint", default=None, help="SAM weights when the shards hold no sam.* tensors")
+    ap.add_argument("--vision-heads", type=int, default=None, help="CLIP attention heads (default: width / 64)")
+    ap.add_argument("--quantize", choices=["int8", "int4"], default=None)
+    a = ap.parse_args()
+    if a.quantize:
+        sys.exit("--quantize is not implemented yet (models/README.md, 'Bring your own model')")
+    _, man = import_checkpoint(a.checkpoint, a.out, a.name, a.sam_checkpoint, a.vision_heads)
+    print(f"wrote {a.out}: {man['parameters']} parameters, contract {man['version']}")
+
+
+if __name__ == "__main__":
+    main()
