@@ -124,7 +124,8 @@ def write(out, fmt="bin", seed=0, shards=3, sam_in_shards=True, dtype=torch.floa
         inv = 1.0 / (c.rope_theta ** (torch.arange(0, c.head_dim, 2).float() / c.head_dim))
         state[f"model.layers.{i}.self_attn.rotary_emb.inv_freq"] = inv
     state["model.vision_tower.vision_model.embeddings.position_ids"] = torch.arange(c.vision.num_patches + 1)[None]
-    sam_state = {k[len("sam.model."):]: v.float() for k, v in state.items() if k.startswith("sam.model.")}
+    # segment_anything's file is float32 (the original SAM release)
+    sam_state = {k[len("sam.model."):]: v.float() for k, v in model.state_dict().items() if k.startswith("sam.model.")}
     torch.save(sam_state, os.path.join(out, SAM_FILE))
     if not sam_in_shards:
         state = {k: v for k, v in state.items() if not k.startswith("sam.")}
