@@ -384,6 +384,222 @@ test('pasted and dropped images; hover links phrase and box; toggles, points, ex
   assert.equal(await page.locator('.region').count(), 0, 'a new image starts without the old boxes');
 });
 
+/** The main page's conversation in a plain 390 px window (no device emulation), signed in, its image shown. */
+async function openOnPhone() {
+  const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  phone.setDefaultTimeout(TIMEOUT);
+  await phone.goto(page.url());
+  await signIn(phone);
+  await phone.locator('#frame:not([hidden]) img').waitFor();
+  return phone;
+}
+
+/** Sends a question from the composer and waits for its answer to end. */
+async function ask(p, text) {
+  const before = await p.locator('.message').count();
+  await p.locator('#composer-text').fill(text);
+  await p.keyboard.press('Enter');
+  await p.waitForFunction((n) => document.querySelectorAll('.message').length >= n + 2, before);
+  await p.waitForFunction(() => {
+    const all = [...document.querySelectorAll('.message.assistant')];
+    const last = all[all.length - 1];
+    return last && ['complete', 'cancelled', 'failed'].includes(last.dataset.status) && document.body.dataset.busy === '';
+  }, null, { timeout: TIMEOUT });
+}
+
+/** What is wrong with the [n] tags shown on the image: smaller than 13 px, outside the image, or covering another. */
+function unreadableLabels(p) {
+  return p.evaluate(() => {
+    const frame = document.getElementById('frame').getBoundingClientRect();
+    const tags = [...document.querySelectorAll('.region')].filter((r) => r.checkVisibility())
+      .map((r) => ({ n: r.dataset.number, el: r.querySelector('.region-tag') }))
+      .map(({ n, el }) => ({ n, r: el.getBoundingClientRect(), size: parseFloat(getComputedStyle(el).fontSize) }));
+    const problems = [];
+    for (const t of tags) {
+      if (t.size < 13) problems.push(`[${t.n}] is ${t.size} px`);
+      if (t.r.left < frame.left - 0.5 || t.r.top < frame.top - 0.5 || t.r.right > frame.right + 0.5 || t.r.bottom > frame.bottom + 0.5) {
+        problems.push(`[${t.n}] leaves the image`);
+      }
+    }
+    for (let i = 0; i < tags.length; i++) {
+      for (let j = i + 1; j < tags.length; j++) {
+        const a = tags[i].r;
+        const b = tags[j].r;
+        if (Math.min(a.right, b.right) - Math.max(a.left, b.left) > 0.5 && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 0.5) {
+          problems.push(`[${tags[i].n}] and [${tags[j].n}] overlap`);
+        }
+      }
+    }
+    return { shown: tags.length, problems };
+  });
+}
+
+const shownRegions = (p) => p.evaluate(() => [...document.querySelectorAll('.region')].filter((r) => r.checkVisibility()).map((r) => Number(r.dataset.number)).sort((a, b) => a - b));
+const listed = (li) => li.locator('.legend-item').evaluateAll((els) => els.map((e) => Number(e.dataset.number)));
+
+test('regions people can read: labels apart and inside the image, 20 colours, this turn or all turns, a list per answer, the PNG alike', async () => {
+  await page.locator('#new-conversation').click();
+  await giveImage('paste', 0); // eight objects, two of them in one place: the model boxes it several times
+  await ask(page, 'describe the image .');
+  await ask(page, 'find all circles .');
+  const answers = page.locator('.message.assistant');
+  const first = await listed(answers.nth(0));
+  const second = await listed(answers.nth(1));
+  assert.ok(first.length >= 3 && second.length >= 1, `regions listed under the answers: ${first} / ${second}`);
+
+  // this turn only, by default: the first answer's boxes have left the image
+  assert.deepEqual(await shownRegions(page), second, 'the image shows the latest turn\'s boxes');
+  await page.locator('#toggle-all-turns').check();
+  assert.deepEqual(await shownRegions(page), [...first, ...second].sort((a, b) => a - b), 'All turns shows every box');
+  const labels = await unreadableLabels(page);
+  assert.deepEqual(labels.problems, [], `${labels.shown} labels`);
+  await page.screenshot({ path: join(SHOTS, '8b-regions-all-turns.png') });
+
+  const colours = await page.evaluate(async () => {
+    const { regionColor } = await import(new URL('colors.js', location.href));
+    return Array.from({ length: 20 }, (_, i) => regionColor(i + 1));
+  });
+  assert.equal(new Set(colours).size, 20, `the first 20 regions get 20 colours: ${colours}`);
+
+  // the list: hovering an entry highlights its box, clicking it puts [n] into the message
+  const entry = answers.nth(1).locator('.legend-item').first();
+  await entry.hover();
+  assert.ok(await page.locator(`.region[data-number="${second[0]}"]`).evaluate((el) => el.classList.contains('hl')), 'hovering the entry highlights its box');
+  await page.locator('#toggle-all-turns').uncheck();
+  await page.locator('#composer-text').fill('');
+  await answers.nth(0).locator('.legend-item').first().click();
+  assert.equal((await page.locator('#composer-text').inputValue()).trim(), `[${first[0]}]`);
+  assert.deepEqual(await shownRegions(page), first, 'clicking an earlier answer\'s entry shows that turn\'s boxes');
+  assert.ok(await answers.nth(0).evaluate((el) => el.classList.contains('shown-turn')), 'and marks that turn');
+  await page.locator('#composer-text').fill('');
+
+  // the PNG shows what the screen shows: the first turn's labels in their colours, none of the second turn's
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#download-png').click()]);
+  const bytes = [...readFileSync(await download.path())];
+  const want = await page.evaluate(async ({ bytes, first, second }) => {
+    const { regionColor, hexToRgb } = await import(new URL('colors.js', location.href));
+    const bitmap = await createImageBitmap(new Blob([new Uint8Array(bytes)], { type: 'image/png' }));
+    const c = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const g = c.getContext('2d');
+    g.drawImage(bitmap, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    const count = (n) => {
+      const [r, gr, b] = hexToRgb(regionColor(n));
+      let k = 0;
+      for (let i = 0; i < d.length; i += 4) if (d[i] === r && d[i + 1] === gr && d[i + 2] === b) k++;
+      return k;
+    };
+    return { shown: first.map(count), hidden: second.filter((n) => !first.includes(n)).map(count) };
+  }, { bytes, first, second });
+  assert.ok(want.shown.every((k) => k >= 150), `each shown region's label is in the PNG: ${JSON.stringify(want)}`);
+  assert.ok(want.hidden.every((k) => k < 20), `no label of a hidden region is: ${JSON.stringify(want)}`);
+
+  const phone = await openOnPhone();
+  try {
+    await phone.locator('.legend-item').first().waitFor();
+    await phone.locator('#toggle-all-turns').check();
+    const small = await unreadableLabels(phone);
+    assert.deepEqual(small.problems, [], `${small.shown} labels on a 390 px screen`);
+    await phone.screenshot({ path: join(SHOTS, '8c-regions-phone-390.png'), fullPage: true });
+  } finally {
+    await phone.close();
+  }
+});
+
+/**
+ * In the page: the contrast ratio (WCAG) between an element's `prop` colour and the background it sits on (the first
+ * ancestor with an opaque background). Computed colours come as rgb(...) or, for color-mix, color(srgb ...).
+ */
+function contrastOn(p, selector, prop) {
+  return p.locator(selector).first().evaluate((el, prop) => {
+    const parse = (c) => {
+      const srgb = c.match(/^color\(srgb ([\d.]+) ([\d.]+) ([\d.]+)(?: \/ ([\d.]+))?\)$/);
+      if (srgb) return [...srgb.slice(1, 4).map((v) => Number(v) * 255), srgb[4] == null ? 1 : Number(srgb[4])];
+      const rgb = c.match(/^rgba?\((\d+), (\d+), (\d+)(?:, ([\d.]+))?\)$/);
+      return [...rgb.slice(1, 4).map(Number), rgb[4] == null ? 1 : Number(rgb[4])];
+    };
+    const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+      .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+    let bg = null;
+    for (let a = el.tagName === 'BUTTON' && prop === 'outlineColor' ? el.parentElement : el; a && !bg; a = a.parentElement) {
+      const c = parse(getComputedStyle(a).backgroundColor);
+      if (c[3] > 0.9) bg = c;
+    }
+    bg = bg || [255, 255, 255];
+    const [x, y] = [lum(parse(getComputedStyle(el)[prop])), lum(bg)];
+    return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05);
+  }, prop);
+}
+
+test('before and around the chat: a focusable Add image with a visible ring, no Tab stop per box, an empty-state note, no false "offline", dark mode', async () => {
+  const p = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  p.setDefaultTimeout(TIMEOUT);
+  const errors = [];
+  try {
+    await p.goto(BASE);
+    await signIn(p);
+    p.on('pageerror', (e) => errors.push(e.message));
+    p.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    const pill = () => p.locator('#conn-status').evaluate((el) => (el.checkVisibility() ? el.textContent : ''));
+    assert.doesNotMatch(await pill(), /offline/i, 'nothing has been tried yet: the pill does not say offline');
+    assert.match(await p.locator('#chat-empty').innerText(), /Ask about the image/);
+    assert.ok(await p.locator('#chat-empty').isVisible(), 'the empty chat says what to ask');
+
+    await tabTo(p, 'skip-image'); // with no image yet, the skip link lands on Add image
+    await p.keyboard.press('Enter');
+    assert.equal(await p.evaluate(() => document.activeElement.id), 'add-image');
+    const ring = await p.locator('#add-image').evaluate((el) => {
+      const s = getComputedStyle(el);
+      const r = el.getBoundingClientRect();
+      return { style: s.outlineStyle, width: parseFloat(s.outlineWidth), w: r.width, h: r.height };
+    });
+    assert.ok(ring.style !== 'none' && ring.width >= 2 && ring.w >= 24 && ring.h >= 24, `a visible ring on a real control: ${JSON.stringify(ring)}`);
+    const light = await contrastOn(p, '#add-image', 'outlineColor');
+    assert.ok(light >= 3, `focus ring contrast ${light.toFixed(2)}:1`);
+    await p.screenshot({ path: join(SHOTS, '13-focus-add-image.png') });
+
+    // a conversation with boxes on its image: from the image, Tab goes on into the chat, not through every box
+    await p.goto(page.url());
+    await p.reload(); // a new #hash alone does not load the page again
+    await p.locator('.legend-item').first().waitFor();
+    await p.locator('#toggle-all-turns').check();
+    assert.ok(await p.locator('.region').count() >= 3);
+    assert.ok(!(await p.locator('#chat-empty').isVisible()), 'the note goes once there are messages');
+    await p.locator('#conn-status[data-state="online"]').waitFor();
+    await p.locator('#frame').focus();
+    const path = [];
+    for (let i = 0; i < 30; i++) {
+      await p.keyboard.press('Tab');
+      const at = await p.evaluate(() => ({ inChat: !!document.activeElement.closest('.chat'), onImage: !!document.activeElement.closest('#overlay'), id: document.activeElement.id }));
+      path.push(at.id || (at.onImage ? 'a box' : '?'));
+      if (at.inChat) break;
+      assert.ok(!at.onImage, `Tab stopped on a box: ${path.join(' > ')}`);
+    }
+    assert.ok(path.length <= 8, `from the image to the chat in a few Tabs: ${path.join(' > ')}`);
+
+    await p.emulateMedia({ colorScheme: 'dark' });
+    const dark = await p.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const [r, g, b] = dark.match(/\d+/g).map(Number);
+    assert.ok(r + g + b < 150, `prefers-color-scheme: dark gives a dark page (${dark})`);
+    for (const [selector, prop, min] of [['.message.assistant .message-text', 'color', 4.5], ['.message.assistant .phrase', 'color', 4.5],
+      ['.legend-item', 'color', 4.5], ['#composer-text', 'color', 4.5]]) {
+      const c = await contrastOn(p, selector, prop);
+      assert.ok(c >= min, `dark mode: ${selector} ${c.toFixed(2)}:1`);
+    }
+    await p.locator('#add-image').focus();
+    await p.keyboard.press('Shift+Tab');
+    await p.keyboard.press('Tab');
+    const darkRing = await contrastOn(p, '#add-image', 'outlineColor');
+    assert.ok(darkRing >= 3, `dark mode focus ring contrast ${darkRing.toFixed(2)}:1`);
+    await p.screenshot({ path: join(SHOTS, '14-dark-mode.png') });
+    await p.setViewportSize({ width: 390, height: 844 });
+    await p.screenshot({ path: join(SHOTS, '14b-dark-mode-390.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+  } finally {
+    await p.close();
+  }
+});
+
 /**
  * Keeps the server's answer pool busy: `count` long answers ("describe the image" on the 8-object golden scene) in
  * other conversations, sent from the page like any other client; resolves once each is started or queued.
@@ -492,12 +708,8 @@ test('a complaint shows once, above the composer, and goes when its cause is fix
 });
 
 test('a plain 390 px window (no device emulation): nothing is wider than the window and every control is on screen', async () => {
-  const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
-  phone.setDefaultTimeout(TIMEOUT);
+  const phone = await openOnPhone();
   try {
-    await phone.goto(page.url());
-    await signIn(phone);
-    await phone.locator('#frame:not([hidden]) img').waitFor();
     const width = await phone.evaluate(() => window.innerWidth);
     assert.equal(width, 390);
     const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

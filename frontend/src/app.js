@@ -21,6 +21,10 @@ const state = {
   // order once the socket is open (sending: out, waiting for its `accepted`)
   outbox: [],
   messages: new Map(), // message id -> li
+  // turn i: a question and its answer; turns[i] holds the region numbers the image shows for it (its own regions and
+  // those its texts mention as [n]). The image shows one turn's boxes, the latest unless shownTurn picks another.
+  turns: [],
+  shownTurn: null,
   points: [],
 };
 
@@ -160,8 +164,13 @@ function closeConversation() {
   state.conversation = null;
   state.imageId = null;
   state.messages.clear();
+  state.turns = [];
+  state.shownTurn = null;
   $('messages').replaceChildren();
   $('conv-title').textContent = 'No conversation open';
+  // no conversation, no connection to speak of: the pill comes back with the next conversation's socket
+  $('conn-status').hidden = true;
+  $('conn-status').dataset.state = 'idle';
   stage.clearImage();
   $('download-png').disabled = true;
   for (const el of [$('export-json'), $('export-coco')]) {
@@ -187,6 +196,7 @@ async function openConversation(id) {
   state.socket = new ConversationSocket(c.id, {
     onEvent: onEvent,
     onState: (s) => {
+      $('conn-status').hidden = false;
       $('conn-status').dataset.state = s;
       $('conn-status').textContent = s;
       if (s === 'online') dismissToasts('connection');
@@ -235,8 +245,11 @@ async function showConversation(c) {
   }
   $('messages').replaceChildren();
   stage.clearRegions();
+  state.turns = [];
+  state.shownTurn = null;
   if (c.imageId) await showImage(c.imageId);
   for (const m of c.messages) renderStoredMessage(m);
+  applyTurnFilter();
   for (const item of state.outbox) $('messages').appendChild(item.li);
   const last = c.messages[c.messages.length - 1];
   setBusy(!!last && last.status === 'streaming', 'thinking');
@@ -352,7 +365,10 @@ function renderStoredMessage(m) {
   const li = messageEl(m.role, m.status);
   li.dataset.id = m.id;
   state.messages.set(m.id, li);
+  if (m.role === 'user' || !state.turns.length) startTurn();
+  addToTurn(li, m.text, m.regions);
   renderText(li.querySelector('.message-text'), m.text || '', m.regions || []);
+  if (m.role === 'assistant') renderLegend(li, m.regions || []);
   const meta = li.querySelector('.message-meta');
   if (m.status === 'failed') meta.textContent = `Failed: ${m.errorReason || 'unknown reason'}`;
   else if (m.status === 'cancelled') meta.textContent = 'Stopped';
@@ -363,6 +379,65 @@ function renderStoredMessage(m) {
   if (m.role === 'assistant' && pts.length) { state.points = pts; stage.setPoints(pts); }
   attachPointHover(li, pts);
   return li;
+}
+
+// ---- turns and region lists --------------------------------------------------------------------
+
+function startTurn() {
+  state.turns.push(new Set());
+  state.shownTurn = null; // a new question: the image follows it
+}
+
+/** The message belongs to the latest turn; its regions and the [n] its text mentions are shown with that turn. */
+function addToTurn(li, text, regions) {
+  const i = state.turns.length - 1;
+  li.dataset.turn = String(i);
+  for (const r of regions || []) state.turns[i].add(r.number);
+  for (const m of (text || '').matchAll(/\[(\d+)]/g)) state.turns[i].add(Number(m[1]));
+}
+
+/** Shows on the image the boxes of one turn (the latest, or the one picked from a region list), or of all turns. */
+function applyTurnFilter() {
+  const all = $('toggle-all-turns').checked;
+  const i = state.shownTurn ?? state.turns.length - 1;
+  stage.setShown(all || i < 0 ? null : state.turns[i]);
+  // an earlier turn picked: its messages are marked, so it is clear what the image shows
+  for (const li of $('messages').children) li.classList.toggle('shown-turn', !all && state.shownTurn != null && li.dataset.turn === String(i));
+}
+
+/** The answer's regions listed under it: hovering or focusing one highlights its box, a click puts [n] into the message. */
+function renderLegend(li, regions) {
+  li.querySelector('.legend')?.remove();
+  if (!regions.length) return;
+  const list = document.createElement('ul');
+  list.className = 'legend';
+  list.setAttribute('aria-label', 'Regions in this answer');
+  for (const r of [...regions].sort((a, b) => a.number - b.number)) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'legend-item';
+    b.dataset.number = String(r.number);
+    b.style.setProperty('--c', regionColor(r.number));
+    const number = document.createElement('b');
+    number.textContent = `[${r.number}]`;
+    b.append(number, ` ${r.phrase || 'region'}`);
+    b.setAttribute('aria-label', `Region ${r.number}${r.phrase ? `: ${r.phrase}` : ''}. Show it and insert into message`);
+    b.addEventListener('pointerenter', () => highlight(r.number));
+    b.addEventListener('pointerleave', () => highlight(null));
+    b.addEventListener('focus', () => highlight(r.number));
+    b.addEventListener('blur', () => highlight(null));
+    b.addEventListener('click', () => {
+      // an earlier answer's list brings its turn's boxes back onto the image
+      const turn = Number(li.dataset.turn);
+      state.shownTurn = turn === state.turns.length - 1 ? null : turn;
+      applyTurnFilter();
+      insertReference(`[${r.number}]`);
+    });
+    const item = document.createElement('li');
+    item.appendChild(b);
+    list.appendChild(item);
+  }
+  li.insertBefore(list, li.querySelector('.message-meta'));
 }
 
 function attachPointHover(li, points) {
@@ -392,6 +467,7 @@ function textOffset(root, node, offset) {
 function renderRunning() {
   const text = state.running.li.querySelector('.message-text');
   renderText(text, state.running.text, state.running.regions);
+  renderLegend(state.running.li, state.running.regions);
   const caret = document.createElement('span');
   caret.className = 'caret';
   caret.setAttribute('aria-hidden', 'true');
@@ -404,13 +480,23 @@ function onEvent(e) {
       if (e.regenerate) {
         const lis = [...$('messages').children];
         const last = lis[lis.length - 1];
-        if (last && last.dataset.role === 'assistant') last.remove();
+        if (last && last.dataset.role === 'assistant') {
+          // the replaced answer's boxes go with it
+          for (const b of last.querySelectorAll('.legend-item')) {
+            stage.removeRegion(Number(b.dataset.number));
+            state.turns[state.turns.length - 1]?.delete(Number(b.dataset.number));
+          }
+          last.remove();
+        }
       } else {
         const sent = state.outbox.find((o) => o.sending);
         if (sent) removeFromOutbox(sent);
         renderStoredMessage(e.userMessage);
       }
       const li = messageEl('assistant', 'queued');
+      if (!state.turns.length) startTurn();
+      li.dataset.turn = String(state.turns.length - 1);
+      applyTurnFilter();
       li.querySelector('.message-meta').textContent = 'Waiting to start…';
       state.running = { turnId: e.turnId, li, text: '', regions: [], points: [] };
       setBusy(true, 'queued');
@@ -443,6 +529,8 @@ function onEvent(e) {
     case 'region':
       if (state.running) {
         state.running.regions.push(e.region);
+        state.turns[state.turns.length - 1]?.add(e.region.number);
+        applyTurnFilter();
         stage.upsertRegion(e.region);
         renderRunning();
       }
@@ -459,6 +547,7 @@ function onEvent(e) {
       li.remove();
       state.running = null;
       renderStoredMessage(e.message);
+      applyTurnFilter();
       setBusy(false);
       refreshList();
       break;
@@ -574,7 +663,7 @@ function insertReference(ref) {
 
 function highlight(n) {
   stage.setHighlight(n);
-  document.querySelectorAll('.phrase, .ref').forEach((el) => el.classList.toggle('hl', n != null && el.dataset.number === String(n)));
+  document.querySelectorAll('.phrase, .ref, .legend-item').forEach((el) => el.classList.toggle('hl', n != null && el.dataset.number === String(n)));
 }
 
 async function send(text) {
@@ -602,7 +691,7 @@ $('composer-text').addEventListener('keydown', (e) => {
 document.querySelectorAll('.skip-link').forEach((a) => a.addEventListener('click', (e) => {
   e.preventDefault();
   const target = $(a.dataset.skip);
-  (target.hidden ? $('file-input') : target).focus(); // no image yet: the file picker is the way to add one
+  (target.hidden ? $('add-image') : target).focus(); // no image yet: Add image is the way to add one
 }));
 $('stop-btn').addEventListener('click', () => {
   if (!state.socket || !state.socket.send({ type: 'cancel' })) {
@@ -631,10 +720,15 @@ $('new-conversation').addEventListener('click', async () => {
     creating = false;
   }
 });
+$('add-image').addEventListener('click', () => $('file-input').click());
 $('file-input').addEventListener('change', (e) => {
   const file = e.target.files[0];
   e.target.value = ''; // picking the same file again (a retry) fires change again
   addImage(file);
+});
+$('toggle-all-turns').addEventListener('change', () => {
+  state.shownTurn = null;
+  applyTurnFilter();
 });
 for (const [id, key] of [['toggle-boxes', 'boxes'], ['toggle-masks', 'masks'], ['toggle-points', 'points']]) {
   $(id).addEventListener('change', (e) => stage.setVisibility({ [key]: e.target.checked }));

@@ -4,11 +4,14 @@
 // (data-x1..data-y2) so tests and tools can read exactly what is drawn.
 // Drawing: drag with mouse, pen or finger (pointer events) to add a box; a click without a drag picks the
 // smallest region under the pointer; Escape cancels a drag in progress.
+// Labels: each box's [n] tag is placed by labels.js so that tags do not cover each other and stay inside the image;
+// the downloaded PNG uses the same placement, colours and the same choice of which regions are shown.
 // Keyboard drawing (no pointer needed): with the image focused, Enter starts a box in the middle, arrows move it,
 // Shift+arrows resize it (right/down grow, left/up shrink), Enter adds it, Escape drops it.
 
 import { maskToCanvas, isValidMask } from './rle.js';
 import { regionColor, hexToRgb } from './colors.js';
+import { placeLabels } from './labels.js';
 
 const MIN_DRAG_PX = 5; // on screen; smaller drags count as clicks
 const MAX_UPSCALE = 4;
@@ -24,6 +27,7 @@ export class ImageStage {
     this.pending = [];
     this.points = [];
     this.highlight = null;
+    this.shown = null; // the region numbers shown (one turn's), or null for all
     this.visible = { boxes: true, masks: true, points: false };
     this.drag = null;
     this.keyBox = null; // the box being drawn with the keyboard: {rect, box}
@@ -91,6 +95,7 @@ export class ImageStage {
     const scale = Math.max(0.01, Math.min(availW / this.width, availH / this.height, MAX_UPSCALE));
     frame.style.width = `${Math.floor(this.width * scale)}px`;
     frame.style.height = `${Math.floor(this.height * scale)}px`;
+    this.layoutLabels();
   }
 
   // ---- regions ---------------------------------------------------------------------------------
@@ -111,7 +116,52 @@ export class ImageStage {
       entry.region = { ...entry.region, ...region };
     }
     this.placeRegionEl(entry.el, entry.region);
+    entry.el.classList.toggle('off-turn', !this.isShown(region.number));
     if (region.mask) this.setMask(region.number, region.mask);
+    this.layoutLabels();
+  }
+
+  /** Shows only these region numbers (one turn's), or every region with null. */
+  setShown(numbers) {
+    this.shown = numbers ? new Set(numbers) : null;
+    for (const [n, entry] of this.regions) entry.el.classList.toggle('off-turn', !this.isShown(n));
+    this.drawMasks();
+    this.layoutLabels();
+  }
+
+  isShown(number) {
+    return !this.shown || this.shown.has(number);
+  }
+
+  /** The regions drawn now, in number order (lower numbers get the better label spots). */
+  shownRegions() {
+    return [...this.regions.entries()].filter(([n]) => this.isShown(n)).sort((a, b) => a[0] - b[0]);
+  }
+
+  /**
+   * Places the [n] tags of the shown boxes (labels.js). A hidden region's tag is placed too, around the shown ones,
+   * so that hovering its phrase in an older answer shows it without covering the others.
+   */
+  layoutLabels() {
+    const fw = this.els.frame.clientWidth;
+    const fh = this.els.frame.clientHeight;
+    if (!this.width || !fw || !this.visible.boxes) return;
+    const sx = fw / this.width;
+    const sy = fh / this.height;
+    const items = [];
+    const hidden = [];
+    for (const [n, entry] of [...this.regions.entries()].sort((a, b) => a[0] - b[0])) {
+      const tag = entry.el.querySelector('.region-tag');
+      const [x1, y1, x2, y2] = entry.region.box.map(Number);
+      const item = { number: n, box: [x1 * sx, y1 * sy, x2 * sx, y2 * sy], w: tag.offsetWidth, h: tag.offsetHeight, tag };
+      (this.isShown(n) ? items : hidden).push(item);
+    }
+    const at = placeLabels([...items, ...hidden], fw, fh);
+    for (const it of [...items, ...hidden]) {
+      const p = at.get(it.number);
+      it.tag.style.left = `${p.x - it.box[0]}px`;
+      it.tag.style.top = `${p.y - it.box[1]}px`;
+    }
   }
 
   removeRegion(number) {
@@ -120,6 +170,7 @@ export class ImageStage {
     entry.el.remove();
     this.regions.delete(number);
     this.drawMasks();
+    this.layoutLabels();
   }
 
   setMask(number, mask) {
@@ -134,16 +185,13 @@ export class ImageStage {
   createRegionEl(region) {
     const el = document.createElement('div');
     el.className = 'region';
-    const tag = document.createElement('button');
-    tag.type = 'button';
+    // A label only: a drag that starts on it still draws a box (labels often sit on the object), and a click on it is
+    // found by hitRegion. Keyboard and screen-reader users have the answer's region list in the chat, which does the
+    // same without a Tab stop per box before the chat.
+    const tag = document.createElement('span');
     tag.className = 'region-tag';
     tag.textContent = `[${region.number}]`;
-    tag.setAttribute('aria-label', `Region ${region.number}${region.phrase ? `: ${region.phrase}` : ''}. Insert into message`);
-    tag.addEventListener('pointerdown', (e) => e.stopPropagation());
-    tag.addEventListener('click', () => this.cb.onRegionClick(region.number));
-    tag.addEventListener('focus', () => this.cb.onHover(region.number));
-    tag.addEventListener('blur', () => this.cb.onHover(null));
-    tag.addEventListener('pointerenter', () => this.cb.onHover(region.number));
+    tag.setAttribute('aria-hidden', 'true');
     el.appendChild(tag);
     return el;
   }
@@ -186,6 +234,7 @@ export class ImageStage {
     o.classList.toggle('show-points', this.visible.points);
     this.els.canvas.hidden = !this.visible.masks;
     if (!this.visible.points) this.showPoint(null);
+    this.layoutLabels();
   }
 
   drawMasks() {
@@ -193,7 +242,7 @@ export class ImageStage {
     const ctx = canvas.getContext('2d');
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     for (const [n, entry] of this.regions) {
-      if (!entry.maskCanvas) continue;
+      if (!entry.maskCanvas || (!this.isShown(n) && n !== this.highlight)) continue;
       ctx.globalAlpha = this.highlight == null ? 0.42 : n === this.highlight ? 0.65 : 0.18;
       ctx.drawImage(entry.maskCanvas, 0, 0, canvas.width, canvas.height);
     }
@@ -203,6 +252,7 @@ export class ImageStage {
   renderAll() {
     for (const entry of this.regions.values()) this.placeRegionEl(entry.el, entry.region);
     this.drawMasks();
+    this.layoutLabels();
     this.renderPending();
     this.renderPoints();
   }
@@ -285,11 +335,21 @@ export class ImageStage {
     };
   }
 
+  /** The region whose label is under the pointer, else the smallest shown box under it. */
+  hitRegion(e, p) {
+    if (!this.visible.boxes) return null;
+    for (const [n, { el }] of this.shownRegions()) {
+      const r = el.querySelector('.region-tag').getBoundingClientRect();
+      if (e.clientX >= r.left && e.clientX <= r.right && e.clientY >= r.top && e.clientY <= r.bottom) return n;
+    }
+    return this.regionAt(p.x, p.y);
+  }
+
   regionAt(x, y) {
     if (!this.visible.boxes) return null;
     let best = null;
     let bestArea = Infinity;
-    for (const [n, { region }] of this.regions) {
+    for (const [n, { region }] of this.shownRegions()) {
       const [x1, y1, x2, y2] = region.box;
       if (x >= x1 && x <= x2 && y >= y1 && y <= y2) {
         const area = (x2 - x1) * (y2 - y1);
@@ -322,7 +382,7 @@ export class ImageStage {
         this.placeBox(d.rect, d.box);
         d.rect.classList.toggle('visible', d.moved);
       } else if (!this.drag) {
-        const n = this.regionAt(p.x, p.y);
+        const n = this.hitRegion(e, p);
         if (n !== this.hoverRegion) {
           this.hoverRegion = n;
           this.cb.onHover(n);
@@ -340,7 +400,7 @@ export class ImageStage {
         const box = normBox(d.start, end).map((v) => Math.round(v));
         if (box[2] - box[0] >= 2 && box[3] - box[1] >= 2) this.cb.onDraw(box);
       } else {
-        const n = this.regionAt(end.x, end.y);
+        const n = this.hitRegion(e, end);
         if (n != null) this.cb.onRegionClick(n);
       }
     };
@@ -415,7 +475,10 @@ export class ImageStage {
 
   // ---- export ---------------------------------------------------------------------------------
 
-  /** The image with masks, boxes and labels burned in, at the image's own resolution. */
+  /**
+   * The image with masks, boxes and labels burned in, at the image's own resolution: the regions shown on screen, in
+   * their colours, labels placed as on screen (labels.js) at 13 px or more.
+   */
   toPngBlob() {
     const w = this.width;
     const h = this.height;
@@ -424,31 +487,35 @@ export class ImageStage {
     canvas.height = h;
     const ctx = canvas.getContext('2d');
     ctx.drawImage(this.els.img, 0, 0, w, h);
+    const shown = this.shownRegions();
     if (this.visible.masks) {
       ctx.globalAlpha = 0.42;
-      for (const entry of this.regions.values()) if (entry.maskCanvas) ctx.drawImage(entry.maskCanvas, 0, 0, w, h);
+      for (const [, entry] of shown) if (entry.maskCanvas) ctx.drawImage(entry.maskCanvas, 0, 0, w, h);
       ctx.globalAlpha = 1;
     }
     const line = Math.max(2, Math.round(Math.max(w, h) / 250));
-    const font = Math.max(11, Math.round(Math.max(w, h) / 40));
+    const font = Math.max(13, Math.round(Math.max(w, h) / 40));
     if (this.visible.boxes) {
-      for (const [n, { region }] of this.regions) {
-        const [x1, y1, x2, y2] = region.box;
-        const color = regionColor(n);
+      ctx.font = `bold ${font}px sans-serif`;
+      const items = shown.map(([n, { region }]) => ({
+        number: n, box: region.box.map(Number), w: Math.ceil(ctx.measureText(`[${n}]`).width) + 8, h: font + 6,
+      }));
+      for (const { number, box: [x1, y1, x2, y2] } of items) {
         ctx.lineWidth = line + 2;
         ctx.strokeStyle = 'rgba(255,255,255,0.85)';
         ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
         ctx.lineWidth = line;
-        ctx.strokeStyle = color;
+        ctx.strokeStyle = regionColor(number);
         ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
-        const label = `[${n}]`;
-        ctx.font = `bold ${font}px sans-serif`;
-        const tw = ctx.measureText(label).width + 6;
-        const ty = y1 - font - 4 >= 0 ? y1 - font - 4 : y1;
-        ctx.fillStyle = color;
-        ctx.fillRect(x1, ty, tw, font + 4);
+      }
+      const at = placeLabels(items, w, h); // labels after every box: no box line crosses a label
+      for (const it of items) {
+        const { x, y } = at.get(it.number);
+        ctx.fillStyle = regionColor(it.number);
+        ctx.fillRect(x, y, it.w, it.h);
         ctx.fillStyle = '#fff';
-        ctx.fillText(label, x1 + 3, ty + font);
+        ctx.textBaseline = 'middle';
+        ctx.fillText(`[${it.number}]`, x + 4, y + it.h / 2);
       }
     }
     if (this.visible.points) {
