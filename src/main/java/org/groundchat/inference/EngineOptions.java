@@ -11,12 +11,18 @@ import java.nio.file.Path;
  * @param maxImagePixels   uploads with more pixels (width*height) are rejected
  * @param maxImageBytes    uploads with more bytes are rejected
  * @param intraOpThreads   ONNX Runtime intra-op threads of the image-sized models (vision encoder, mask decoder,
- *                         proposal head); 0 lets ORT choose. The per-token models always use the calling thread.
+ *                         proposal head); 0 lets ORT choose. The per-token models always use one thread.
+ * @param maxBatch         how many answers running at the same time share one decoder call per step (continuous
+ *                         batching on one batching thread; more wait for a place); 1 runs every answer on its
+ *                         caller's thread with its own decoder calls, as before batching existed
  */
 public record EngineOptions(Path bundleDir, boolean useCuda, int featureCacheSize, long maxImagePixels,
-                            long maxImageBytes, int intraOpThreads) {
+                            long maxImageBytes, int intraOpThreads, int maxBatch) {
 
     public static final Path DEFAULT_BUNDLE_DIR = Path.of("models", "default");
+
+    /** Answers decoded together by default (BENCHMARKS.md, "Batched decoding"). */
+    public static final int DEFAULT_MAX_BATCH = 16;
 
     public EngineOptions {
         if (bundleDir == null) bundleDir = DEFAULT_BUNDLE_DIR;
@@ -24,6 +30,13 @@ public record EngineOptions(Path bundleDir, boolean useCuda, int featureCacheSiz
         if (maxImagePixels <= 0) throw new IllegalArgumentException("maxImagePixels must be > 0");
         if (maxImageBytes <= 0) throw new IllegalArgumentException("maxImageBytes must be > 0");
         if (intraOpThreads < 0) throw new IllegalArgumentException("intraOpThreads must be >= 0");
+        if (maxBatch < 1) throw new IllegalArgumentException("maxBatch must be >= 1");
+    }
+
+    /** With the default batch size. */
+    public EngineOptions(Path bundleDir, boolean useCuda, int featureCacheSize, long maxImagePixels, long maxImageBytes,
+                         int intraOpThreads) {
+        this(bundleDir, useCuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads, DEFAULT_MAX_BATCH);
     }
 
     /** Bundle at models/default (relative to the working directory), CPU, 32 cached images, 40 MP, 20 MB. */
@@ -32,22 +45,30 @@ public record EngineOptions(Path bundleDir, boolean useCuda, int featureCacheSiz
     }
 
     public EngineOptions withBundleDir(Path dir) {
-        return new EngineOptions(dir, useCuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads);
+        return new EngineOptions(dir, useCuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads, maxBatch);
     }
 
     public EngineOptions withUseCuda(boolean cuda) {
-        return new EngineOptions(bundleDir, cuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads);
+        return new EngineOptions(bundleDir, cuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads, maxBatch);
     }
 
     public EngineOptions withFeatureCacheSize(int size) {
-        return new EngineOptions(bundleDir, useCuda, size, maxImagePixels, maxImageBytes, intraOpThreads);
+        return new EngineOptions(bundleDir, useCuda, size, maxImagePixels, maxImageBytes, intraOpThreads, maxBatch);
     }
 
     public EngineOptions withMaxImagePixels(long pixels) {
-        return new EngineOptions(bundleDir, useCuda, featureCacheSize, pixels, maxImageBytes, intraOpThreads);
+        return new EngineOptions(bundleDir, useCuda, featureCacheSize, pixels, maxImageBytes, intraOpThreads, maxBatch);
     }
 
     public EngineOptions withMaxImageBytes(long bytes) {
-        return new EngineOptions(bundleDir, useCuda, featureCacheSize, maxImagePixels, bytes, intraOpThreads);
+        return new EngineOptions(bundleDir, useCuda, featureCacheSize, maxImagePixels, bytes, intraOpThreads, maxBatch);
+    }
+
+    public EngineOptions withIntraOpThreads(int threads) {
+        return new EngineOptions(bundleDir, useCuda, featureCacheSize, maxImagePixels, maxImageBytes, threads, maxBatch);
+    }
+
+    public EngineOptions withMaxBatch(int batch) {
+        return new EngineOptions(bundleDir, useCuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads, batch);
     }
 }

@@ -10,8 +10,9 @@ import org.groundchat.inference.GenerationEvents.GenerationResult;
  * Runs the model bundle with pix2emb routing. At every {@code <at>} the decoder's hidden state goes to the box
  * decoder instead of the LM head; the box is announced at once and re-enters the sequence as the box encoder's
  * embedding at the following {@code <boxes>} slot, so decoding continues knowing where the object is.
- * A box a user draws enters the prompt the same way. Thread-safe: one engine serves many requests; each call
- * keeps its own KV cache.
+ * A box a user draws enters the prompt the same way. Thread-safe: one engine serves many requests. Answers running
+ * at the same time are decoded together (continuous batching, {@link DecodeBatcher}) unless
+ * {@link EngineOptions#maxBatch()} is 1; either way each caller blocks in {@link #generate} for its own answer.
  */
 public final class GroundingEngine implements AutoCloseable {
     private final BundleManifest manifest;
@@ -30,6 +31,8 @@ public final class GroundingEngine implements AutoCloseable {
     private final boolean contract2;
     private final String boxKeysInput, pointKeysInput;
     private final long[] keysShape, featureMapShape;
+    /** Null when batching is off (maxBatch 1): each answer then runs on its caller's thread. */
+    private final DecodeBatcher batcher;
 
     private GroundingEngine(BundleManifest manifest, EngineOptions options) {
         this.manifest = manifest;
@@ -57,6 +60,7 @@ public final class GroundingEngine implements AutoCloseable {
         BundleManifest.SpecialTokens sp = manifest.specialTokens();
         if (b.isEmpty()) b.addAll(List.of(sp.pad(), sp.unk(), sp.image(), sp.boxes(), sp.user(), sp.assistant()));
         this.banned = b.stream().mapToInt(Integer::intValue).toArray();
+        this.batcher = options.maxBatch() > 1 ? new DecodeBatcher(this, onnx, d, options.maxBatch()) : null;
     }
 
     public static GroundingEngine open(Path bundleDir, EngineOptions options) {
@@ -140,7 +144,12 @@ public final class GroundingEngine implements AutoCloseable {
         return prompts.fitsAlone(userModelText, ANSWER_RESERVE);
     }
 
-    /** Generates one answer on the calling thread, reporting events to the listener as they happen. */
+    /**
+     * Generates one answer, reporting events to the listener as they happen; blocks until it ends. The image encode
+     * and the prompt prefill run on the calling thread. With batching on, the decoding steps run on the batching
+     * thread together with the other answers in flight, and so do the listener's callbacks after
+     * {@code onEncoded}: a listener must not block, and must not call {@code generate} itself.
+     */
     public GenerationResult generate(GenerationRequest req, GenerationListener listener) {
         long t0 = System.nanoTime();
         // hash once: a cache hit costs no encoding, so it reports 0 ms
@@ -152,7 +161,9 @@ public final class GroundingEngine implements AutoCloseable {
         int requested = req.options().maxNewTokens();
         int maxNew = requested <= 0 ? manifest.generation().maxNewTokens() : Math.min(requested, manifest.dims().maxSeq());
         PromptBuilder.Prompt p = prompts.build(req.turns(), f.width(), f.height(), Math.min(maxNew, ANSWER_RESERVE));
-        return new AnswerLoop(this, f, req, listener, maxNew, t0, encodeMs).run(p);
+        AnswerSequence seq = new AnswerSequence(this, f, req, listener, p, maxNew, t0, encodeMs);
+        if (batcher == null) return AnswerLoop.run(this, seq);
+        return batcher.run(seq, AnswerLoop.prefill(this, seq));
     }
 
     /** Dense captioning: proposal head -> score threshold and NMS -> a region caption for each kept box. */
@@ -176,7 +187,10 @@ public final class GroundingEngine implements AutoCloseable {
         return captions;
     }
 
-    // ---- model parts used by AnswerLoop ----
+    /** The batching thread's runner, or null when batching is off; tests read its counters. */
+    DecodeBatcher batcher() { return batcher; }
+
+    // ---- model parts used by AnswerSequence, AnswerLoop and HeadCalls ----
 
     float[] tokenEmbedding(int id) {
         float[] e = new float[hidden];
@@ -184,29 +198,34 @@ public final class GroundingEngine implements AutoCloseable {
         return e;
     }
 
-    /** Box decoder: the hidden state at {@code <at>} (it attends the image's location keys) -> normalized box. */
-    float[] boxDecode(float[] hiddenState, ImageFeatures f) {
-        return Tensors.run(onnx.env, onnx.boxDecoder, Map.of("hidden_state", hiddenState, boxKeysInput, f.boxKeys()),
-                Map.of("hidden_state", new long[] {1, hidden}, boxKeysInput, keysShape), "box")[0];
+    /**
+     * Box decoder: hidden states at {@code <at>} ([n, D]; they attend the image's location keys) -> normalized boxes
+     * [n, 4]. Rows are independent: a row comes out bit-identical whether it is decoded alone or with others.
+     */
+    float[] boxDecode(float[] hiddenStates, int n, ImageFeatures f) {
+        return Tensors.run(onnx.env, onnx.boxDecoder, Map.of("hidden_state", hiddenStates, boxKeysInput, f.boxKeys()),
+                Map.of("hidden_state", new long[] {n, hidden}, boxKeysInput, keysShape), "box")[0];
     }
 
     /**
-     * Box encoder: a normalized box and the feature map of the image it lies in (pooled inside the box) -> the
-     * input embedding of a {@code <boxes>} slot, also the mask decoder's location embedding.
+     * Box encoder: normalized boxes [n, 4] and the feature map of the image they lie in (pooled inside each box) ->
+     * the input embeddings [n, D] of {@code <boxes>} slots, also the mask decoder's location embeddings.
      */
-    float[] boxEncode(float[] normalizedBox, ImageFeatures f) {
+    float[] boxEncode(float[] normalizedBoxes, int n, ImageFeatures f) {
         if (!contract2) { // contract 1: the box alone
-            return Tensors.run(onnx.env, onnx.boxEncoder, Map.of("box", normalizedBox), Map.of("box", new long[] {1, 4}),
+            return Tensors.run(onnx.env, onnx.boxEncoder, Map.of("box", normalizedBoxes), Map.of("box", new long[] {n, 4}),
                     "box_embedding")[0];
         }
-        return Tensors.run(onnx.env, onnx.boxEncoder, Map.of("box", normalizedBox, "feature_map", f.featureMap()),
-                Map.of("box", new long[] {1, 4}, "feature_map", featureMapShape), "box_embedding")[0];
+        return Tensors.run(onnx.env, onnx.boxEncoder, Map.of("box", normalizedBoxes, "feature_map", f.featureMap()),
+                Map.of("box", new long[] {n, 4}, "feature_map", featureMapShape), "box_embedding")[0];
     }
 
-    /** Point head: a word's hidden state (it attends the image's location keys) -> normalized point. */
-    float[] point(float[] hiddenState, ImageFeatures f) {
-        return Tensors.run(onnx.env, onnx.pointHead, Map.of("hidden_state", hiddenState, pointKeysInput, f.pointKeys()),
-                Map.of("hidden_state", new long[] {1, hidden}, pointKeysInput, keysShape), "point")[0];
+    float[] boxEncode(float[] normalizedBox, ImageFeatures f) { return boxEncode(normalizedBox, 1, f); }
+
+    /** Point head: words' hidden states [n, D] (they attend the image's location keys) -> normalized points [n, 2]. */
+    float[] points(float[] hiddenStates, int n, ImageFeatures f) {
+        return Tensors.run(onnx.env, onnx.pointHead, Map.of("hidden_state", hiddenStates, pointKeysInput, f.pointKeys()),
+                Map.of("hidden_state", new long[] {n, hidden}, pointKeysInput, keysShape), "point")[0];
     }
 
     /** Mask logits [M*M] and the predicted mask quality for a box and its location embedding. */
@@ -225,5 +244,8 @@ public final class GroundingEngine implements AutoCloseable {
     static double ms(long since) { return (System.nanoTime() - since) / 1e6; }
 
     @Override
-    public void close() { onnx.close(); }
+    public void close() {
+        if (batcher != null) batcher.close(); // ends its thread before the sessions it calls go
+        onnx.close();
+    }
 }

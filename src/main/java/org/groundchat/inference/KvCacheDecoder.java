@@ -90,6 +90,19 @@ final class KvCacheDecoder implements AutoCloseable {
         }
     }
 
+    /**
+     * The cache of layer {@code layer} ({@code kind} "key" or "value"), [1, heads, length, head_dim] row-major: what
+     * a batch copies when this answer joins it.
+     */
+    float[] present(int layer, String kind) {
+        if (previous == null) throw new IllegalStateException("nothing fed yet");
+        try {
+            return Tensors.read(previous, "present." + layer + "." + kind);
+        } catch (OrtException e) {
+            throw new InferenceException("reading the KV cache failed: " + e.getMessage(), e);
+        }
+    }
+
     @Override
     public void close() {
         if (previous != null) {
