@@ -17,12 +17,14 @@ import os
 import shutil
 import sys
 
+import numpy as np
 import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checkpoint import Checkpoint  # noqa: E402
 from nextchat import CLIP_MEAN, CLIP_STD, SAM_MEAN, SAM_STD, NextChat, NextChatConfig  # noqa: E402
+from stream import no_init, stream_export  # noqa: E402
 
 BUNDLE_VERSION = "3.0"
 OPSET = 17
@@ -48,10 +50,10 @@ class VisionEncoder(nn.Module):
 class EmbedTokens(nn.Module):
     def __init__(self, m):
         super().__init__()
-        self.emb = m.model.embed_tokens
+        self.m = m
 
     def forward(self, input_ids):
-        return self.emb(input_ids)
+        return self.m.model.embed_tokens(input_ids)
 
 
 class Decoder(nn.Module):
@@ -110,7 +112,11 @@ def param_bytes(module):
     return sum(p.numel() * p.element_size() for p in module.parameters())
 
 
-def export(module, args, path, inputs, outputs, dynamic):
+def export(module, args, path, inputs, outputs, dynamic, stream=None):
+    """stream: a Checkpoint to read the weights from one at a time (the module's own are left unloaded)."""
+    if stream is not None:
+        # the wrappers hold the model as `m`, so a parameter's input name is "m." + its checkpoint name
+        return stream_export(module, args, path, inputs, outputs, dynamic, lambda n: stream.get(n[2:]), OPSET)
     module.eval()
     big = param_bytes(module) > EXTERNAL_ABOVE
     kwargs = {}
@@ -125,14 +131,16 @@ def export(module, args, path, inputs, outputs, dynamic):
                           opset_version=OPSET, do_constant_folding=True)
 
 
-def export_all(m: NextChat, out):
+def export_all(m: NextChat, out, stream=None):
+    def ex(*args):
+        export(*args, stream=stream)
     c = m.config
     d = c.hidden_size
     v, s = c.vision, c.sam
     with torch.no_grad():
-        export(VisionEncoder(m), (torch.randn(1, 3, v.image_size, v.image_size),), f"{out}/vision_encoder.onnx",
+        ex(VisionEncoder(m), (torch.randn(1, 3, v.image_size, v.image_size),), f"{out}/vision_encoder.onnx",
                ["pixel_values"], ["image_embeds"], {})
-        export(EmbedTokens(m), (torch.tensor([[1, 2, 3]]),), f"{out}/embed_tokens.onnx", ["input_ids"],
+        ex(EmbedTokens(m), (torch.tensor([[1, 2, 3]]),), f"{out}/embed_tokens.onnx", ["input_ids"],
                ["inputs_embeds"], {"input_ids": {0: "batch", 1: "sequence_length"},
                                    "inputs_embeds": {0: "batch", 1: "sequence_length"}})
         p, l = 5, 3
@@ -149,15 +157,15 @@ def export_all(m: NextChat, out):
                 names_out.append(f"present.{i}.{kind}")
                 dyn[f"past_key_values.{i}.{kind}"] = {0: "batch", 2: "past_sequence_length"}
                 dyn[f"present.{i}.{kind}"] = {0: "batch", 2: "total_sequence_length"}
-        export(Decoder(m), (torch.randn(1, l, d), torch.ones(1, p + l, dtype=torch.long),
+        ex(Decoder(m), (torch.randn(1, l, d), torch.ones(1, p + l, dtype=torch.long),
                             torch.arange(p, p + l)[None], *past), f"{out}/decoder.onnx", names_in, names_out, dyn)
-        export(BoxDecoder(m), (torch.randn(2, d),), f"{out}/box_decoder.onnx", ["hidden_state"], ["box"],
+        ex(BoxDecoder(m), (torch.randn(2, d),), f"{out}/box_decoder.onnx", ["hidden_state"], ["box"],
                {"hidden_state": {0: "N"}, "box": {0: "N"}})
-        export(BoxEncoder(m), (torch.rand(2, 4),), f"{out}/box_encoder.onnx", ["box"], ["box_embedding"],
+        ex(BoxEncoder(m), (torch.rand(2, 4),), f"{out}/box_encoder.onnx", ["box"], ["box_embedding"],
                {"box": {0: "N"}, "box_embedding": {0: "N"}})
-        export(MaskEncoder(m), (torch.randn(1, 3, s.image_size, s.image_size),), f"{out}/mask_encoder.onnx",
+        ex(MaskEncoder(m), (torch.randn(1, 3, s.image_size, s.image_size),), f"{out}/mask_encoder.onnx",
                ["mask_pixel_values"], ["image_embeddings"], {})
-        export(MaskDecoder(m), (torch.randn(1, s.prompt_embed_dim, s.grid, s.grid), torch.tensor([[0.2, 0.2, 0.6, 0.7]]),
+        ex(MaskDecoder(m), (torch.randn(1, s.prompt_embed_dim, s.grid, s.grid), torch.tensor([[0.2, 0.2, 0.6, 0.7]]),
                                 torch.randn(1, d)), f"{out}/mask_decoder.onnx",
                ["image_embeddings", "box", "hidden_state"], ["mask_logits", "mask_score"], {})
 
@@ -238,9 +246,22 @@ def genai_config(c: NextChatConfig, sp):
                    "top_k": 1, "top_p": 1.0}}
 
 
-def load_model(checkpoint_dir, sam_file=None, vision_heads=None):
+def load_model(checkpoint_dir, sam_file=None, vision_heads=None, stream=False):
+    """stream: the model's structure only (weights neither initialised nor loaded), for streaming export."""
     ck = Checkpoint(checkpoint_dir, sam_file)
     c = ck.model_config(vision_heads)
+    if stream:
+        with no_init():
+            m = NextChat(c)
+        # the exporter merges initializers of equal value (all these are zeros or ones) into one; a distinct
+        # first element per tensor keeps each its own graph input, at the cost of one touched page per tensor
+        with torch.no_grad():
+            for i, t in enumerate(list(m.parameters()) + list(m.buffers())):
+                t.view(-1)[0] = float(i + 2)
+        missing = set(m.state_dict()) - set(ck.keys())
+        if missing:
+            raise KeyError(f"{len(missing)} tensors missing from the checkpoint, e.g. {sorted(missing)[:5]}")
+        return m.eval(), ck
     m = NextChat(c)
     ck.load_into(m)
     unused = set(ck.keys()) - set(m.state_dict())
@@ -260,11 +281,15 @@ def read_tokenizer(checkpoint_dir):
         return json.load(f)
 
 
-def import_checkpoint(checkpoint_dir, out, name=None, sam_file=None, vision_heads=None):
-    m, ck = load_model(checkpoint_dir, sam_file, vision_heads)
+def import_checkpoint(checkpoint_dir, out, name=None, sam_file=None, vision_heads=None, stream=None):
+    """stream None: automatic, on for checkpoints over 1e9 parameters."""
+    if stream is None:
+        ck = Checkpoint(checkpoint_dir, sam_file)
+        stream = sum(int(np.prod(ck.shape(k))) for k in ck.keys()) > 1e9
+    m, ck = load_model(checkpoint_dir, sam_file, vision_heads, stream)
     spec = read_tokenizer(checkpoint_dir)
     os.makedirs(out, exist_ok=True)
-    export_all(m, out)
+    export_all(m, out, ck if stream else None)
     for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"):
         if os.path.exists(os.path.join(checkpoint_dir, f)):
             shutil.copyfile(os.path.join(checkpoint_dir, f), os.path.join(out, f))
@@ -284,11 +309,13 @@ def main():
     ap.add_argument("--name", default=None)
     ap.add_argument("--sam-checkpoint", default=None, help="SAM weights when the shards hold no sam.* tensors")
     ap.add_argument("--vision-heads", type=int, default=None, help="CLIP attention heads (default: width / 64)")
+    ap.add_argument("--stream", action="store_true", default=None,
+                    help="read and write the weights one tensor at a time (automatic above 1e9 parameters)")
     ap.add_argument("--quantize", choices=["int8", "int4"], default=None)
     a = ap.parse_args()
     if a.quantize:
         sys.exit("--quantize is not implemented yet (models/README.md, 'Bring your own model')")
-    _, man = import_checkpoint(a.checkpoint, a.out, a.name, a.sam_checkpoint, a.vision_heads)
+    _, man = import_checkpoint(a.checkpoint, a.out, a.name, a.sam_checkpoint, a.vision_heads, a.stream)
     print(f"wrote {a.out}: {man['parameters']} parameters, contract {man['version']}")
 
 

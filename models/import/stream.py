@@ -1,0 +1,106 @@
+"""Streaming ONNX export for checkpoints larger than memory (a 7B decoder is ~27 GB in float32).
+
+The graph is traced from a model whose parameters were never initialised or loaded (torch.empty: untouched pages
+cost no memory, and reading them during the trace maps the kernel's zero page), exported with the parameters as
+graph inputs (export_params=False), and then each parameter is read from the checkpoint on its own, converted to
+float32 and appended to the part's external-data file; `Transpose(W)` of a Linear weight is stored already
+transposed, so the graph keeps a plain MatMul on an initializer (which is also what the quantizer rewrites).
+Peak memory: the largest single tensor in float32 (lm_head / embed_tokens of LLaMA-7B: 0.5 GB) plus what the
+shard reader holds (torch < 2.1 reads a .bin shard whole; safetensors and torch >= 2.1 map it).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+INLINE_BELOW = 1024  # bytes: small tensors stay inside the .onnx file
+ALIGN = 64
+
+
+@contextlib.contextmanager
+def no_init():
+    """Module construction without the random initialisation (which would touch every page of a 7B model)."""
+    classes = (nn.Linear, nn.Embedding, nn.Conv2d, nn.ConvTranspose2d, nn.LayerNorm)
+    saved = {c: c.reset_parameters for c in classes}
+    for c in classes:
+        c.reset_parameters = lambda self: None
+    try:
+        yield
+    finally:
+        for c, f in saved.items():
+            c.reset_parameters = f
+
+
+def _external(name, array, f, location):
+    import onnx
+    from onnx import numpy_helper
+    if array.nbytes < INLINE_BELOW:
+        return numpy_helper.from_array(np.ascontiguousarray(array), name)
+    t = onnx.TensorProto()
+    t.name = name
+    t.data_type = onnx.helper.np_dtype_to_tensor_dtype(array.dtype) if hasattr(onnx.helper, "np_dtype_to_tensor_dtype") \
+        else onnx.mapping.NP_TYPE_TO_TENSOR_TYPE[array.dtype]
+    t.dims.extend(array.shape)
+    pad = -f.tell() % ALIGN
+    f.write(b"\0" * pad)
+    offset = f.tell()
+    f.write(np.ascontiguousarray(array).tobytes())
+    t.data_location = onnx.TensorProto.EXTERNAL
+    for k, v in (("location", location), ("offset", str(offset)), ("length", str(array.nbytes))):
+        e = t.external_data.add()
+        e.key, e.value = k, v
+    return t
+
+
+def inject(path, io_inputs, fetch):
+    """Turns every graph input that is not one of `io_inputs` into an initializer whose values come from
+    fetch(name) -> torch.Tensor, written to `path`.data one tensor at a time."""
+    import onnx
+    model = onnx.load(path)
+    g = model.graph
+    params = [i.name for i in g.input if i.name not in io_inputs]
+    consumers = {}
+    for node in g.node:
+        for x in node.input:
+            consumers.setdefault(x, []).append(node)
+    location = os.path.basename(path) + ".data"
+    drop = set()
+    with open(path + ".data", "wb") as f:
+        for name in params:
+            arr = fetch(name).detach().to(torch.float32).numpy()
+            uses = consumers.get(name, [])
+            transposes = [n for n in uses if n.op_type == "Transpose" and arr.ndim == 2
+                          and [list(a.ints) for a in n.attribute if a.name == "perm"] in ([[1, 0]], [])]
+            if transposes:
+                out = transposes[0].output[0]
+                g.initializer.append(_external(out, arr.T, f, location))
+                for n in transposes[1:]:  # every other transpose of the same weight reads the first one
+                    for m in consumers.get(n.output[0], []):
+                        for i, x in enumerate(m.input):
+                            if x == n.output[0]:
+                                m.input[i] = out
+                drop.update(id(n) for n in transposes)
+            if len(transposes) < len(uses):
+                g.initializer.append(_external(name, arr, f, location))
+            del arr
+    keep = [n for n in g.node if id(n) not in drop]
+    del g.node[:]
+    g.node.extend(keep)
+    inputs = [i for i in g.input if i.name in io_inputs]
+    del g.input[:]
+    g.input.extend(inputs)
+    if not any(t.data_location == onnx.TensorProto.EXTERNAL for t in g.initializer):
+        os.remove(path + ".data")
+    onnx.save(model, path)
+
+
+def stream_export(module, args, path, inputs, outputs, dynamic, fetch, opset):
+    module.eval()
+    with torch.no_grad():
+        torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+                          opset_version=opset, export_params=False, do_constant_folding=False)
+    inject(path, set(inputs), fetch)
