@@ -23,7 +23,7 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 @Singleton
 public class OriginCheck {
     /** Quarkus' CORS filter runs at -300 (a filter of priority 300); this handler runs just before it. */
-    static final int ORDER = -301;
+    public static final int ORDER = -301;
 
     private final List<String> exact;
     private final List<Pattern> patterns;

@@ -73,6 +73,7 @@ public class ChatSocket {
         if (opened.isEmpty()) return; // the client left during the upgrade: nobody to serve
         ConnectionSink sink = new ConnectionSink(opened.get());
         SINKS.put(connection.id(), sink);
+        OversizedFrameGuard.onOversizedFrame(opened.get(), () -> refuseOversized(sink, opened.get()));
         try {
             UUID account = Caller.of(identity).accountId();
             conversations.requireAccess(Ids.parse(id, "conversation"), account);
@@ -170,8 +171,19 @@ public class ChatSocket {
     }
 
     /**
-     * A single frame over quarkus.websockets-next.server.max-frame-size, cut off by Netty's decoder: Vert.x has
-     * closed the TCP connection already (before this runs), so nobody is left to tell. Not a server fault.
+     * A single frame over quarkus.websockets-next.server.max-frame-size, refused by Netty's decoder from its header
+     * ({@link OversizedFrameGuard}): told like a message over the limit. Runs on the event loop, so nothing waits.
+     */
+    private void refuseOversized(ConnectionSink sink, WebSocketConnection c) {
+        reply(sink, "frame_too_large", "The frame is larger than the limit of " + mebibytes(maxMessageBytes)
+                + "; the connection is closed.");
+        c.close(new CloseReason(WebSocketCloseStatus.MESSAGE_TOO_BIG.code(), "message too big")).subscribe()
+                .with(ok -> { }, e -> LOG.debugf("close after an oversized frame failed: %s", e.getMessage()));
+    }
+
+    /**
+     * Any other frame Netty's decoder refuses (a protocol violation): Vert.x has closed the TCP connection already
+     * (before this runs), so nobody is left to tell. Not a server fault.
      */
     @OnError
     public void frameCutOff(CorruptedWebSocketFrameException e) {

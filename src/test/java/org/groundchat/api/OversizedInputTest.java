@@ -265,6 +265,23 @@ class OversizedInputTest {
     }
 
     @Test
+    void aSingleFrameOverTheFrameSizeGetsTheEventThenTheClose1009() throws Exception {
+        // above quarkus.websockets-next.server.max-frame-size (8 MiB) Netty's decoder refuses the frame from its
+        // header; Vert.x alone would drop the TCP connection (the client saw 1006 and no reason)
+        String conv = conversation();
+        try (RawWebSocket ws = new RawWebSocket(base, conv)) {
+            ws.sendText("w".repeat(9 * 1024 * 1024));
+            JsonNode error = JSON.readTree(ws.readText());
+            assertEquals("error", error.path("type").asText(), error.toString());
+            assertEquals("frame_too_large", error.path("code").asText(), error.toString());
+            assertTrue(error.path("reason").asText().contains("1 MiB"), error.toString());
+            assertNoLeak(error.path("reason").asText());
+            assertEquals(1009, ws.readClose(), "message too big");
+        }
+        assertAnotherConnectionWorks(conv);
+    }
+
+    @Test
     void aSingleFrameOver64KiBButUnderTheLimitGetsTheEventAndTheConnectionStays() throws Exception {
         // one frame over Vert.x' default frame size (64 KiB) used to drop the connection before the handler saw it
         String conv = conversation();
