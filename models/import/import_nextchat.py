@@ -112,11 +112,12 @@ def param_bytes(module):
     return sum(p.numel() * p.element_size() for p in module.parameters())
 
 
-def export(module, args, path, inputs, outputs, dynamic, stream=None):
+def export(module, args, path, inputs, outputs, dynamic, stream=None, quantize_bits=None):
     """stream: a Checkpoint to read the weights from one at a time (the module's own are left unloaded)."""
     if stream is not None:
         # the wrappers hold the model as `m`, so a parameter's input name is "m." + its checkpoint name
-        return stream_export(module, args, path, inputs, outputs, dynamic, lambda n: stream.get(n[2:]), OPSET)
+        return stream_export(module, args, path, inputs, outputs, dynamic, lambda n: stream.get(n[2:]), OPSET,
+                             quantize_bits)
     module.eval()
     big = param_bytes(module) > EXTERNAL_ABOVE
     kwargs = {}
@@ -131,9 +132,9 @@ def export(module, args, path, inputs, outputs, dynamic, stream=None):
                           opset_version=OPSET, do_constant_folding=True)
 
 
-def export_all(m: NextChat, out, stream=None):
-    def ex(*args):
-        export(*args, stream=stream)
+def export_all(m: NextChat, out, stream=None, quantize_bits=None):
+    def ex(*args, quantize=False):
+        export(*args, stream=stream, quantize_bits=quantize_bits if quantize else None)
     c = m.config
     d = c.hidden_size
     v, s = c.vision, c.sam
@@ -158,7 +159,7 @@ def export_all(m: NextChat, out, stream=None):
                 dyn[f"past_key_values.{i}.{kind}"] = {0: "batch", 2: "past_sequence_length"}
                 dyn[f"present.{i}.{kind}"] = {0: "batch", 2: "total_sequence_length"}
         ex(Decoder(m), (torch.randn(1, l, d), torch.ones(1, p + l, dtype=torch.long),
-                            torch.arange(p, p + l)[None], *past), f"{out}/decoder.onnx", names_in, names_out, dyn)
+                            torch.arange(p, p + l)[None], *past), f"{out}/decoder.onnx", names_in, names_out, dyn, quantize=True)
         ex(BoxDecoder(m), (torch.randn(2, d),), f"{out}/box_decoder.onnx", ["hidden_state"], ["box"],
                {"hidden_state": {0: "N"}, "box": {0: "N"}})
         ex(BoxEncoder(m), (torch.rand(2, 4),), f"{out}/box_encoder.onnx", ["box"], ["box_embedding"],
@@ -281,15 +282,19 @@ def read_tokenizer(checkpoint_dir):
         return json.load(f)
 
 
-def import_checkpoint(checkpoint_dir, out, name=None, sam_file=None, vision_heads=None, stream=None):
-    """stream None: automatic, on for checkpoints over 1e9 parameters."""
+def import_checkpoint(checkpoint_dir, out, name=None, sam_file=None, vision_heads=None, stream=None, quantize=None):
+    """stream None: automatic, on for checkpoints over 1e9 parameters (and always with quantize, which is
+    applied while the weights stream)."""
+    bits = {"int8": 8, "int4": 4, None: None}[quantize]
+    if bits:
+        stream = True
     if stream is None:
         ck = Checkpoint(checkpoint_dir, sam_file)
         stream = sum(int(np.prod(ck.shape(k))) for k in ck.keys()) > 1e9
     m, ck = load_model(checkpoint_dir, sam_file, vision_heads, stream)
     spec = read_tokenizer(checkpoint_dir)
     os.makedirs(out, exist_ok=True)
-    export_all(m, out, ck if stream else None)
+    export_all(m, out, ck if stream else None, bits)
     for f in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"):
         if os.path.exists(os.path.join(checkpoint_dir, f)):
             shutil.copyfile(os.path.join(checkpoint_dir, f), os.path.join(out, f))
@@ -313,9 +318,7 @@ def main():
                     help="read and write the weights one tensor at a time (automatic above 1e9 parameters)")
     ap.add_argument("--quantize", choices=["int8", "int4"], default=None)
     a = ap.parse_args()
-    if a.quantize:
-        sys.exit("--quantize is not implemented yet (models/README.md, 'Bring your own model')")
-    _, man = import_checkpoint(a.checkpoint, a.out, a.name, a.sam_checkpoint, a.vision_heads, a.stream)
+    _, man = import_checkpoint(a.checkpoint, a.out, a.name, a.sam_checkpoint, a.vision_heads, a.stream, a.quantize)
     print(f"wrote {a.out}: {man['parameters']} parameters, contract {man['version']}")
 
 

@@ -45,7 +45,22 @@ def head(t, n=8):
     return [float(v) for v in t.reshape(-1)[:n]]
 
 
-def build(out, dump=None, checkpoint=None):
+def simulate_quantization(model, bits, block_size=32):
+    """Replaces the decoder's MatMul weights by what a --quantize bundle's MatMulNBits use, so the reference
+    predicts the quantized bundle (the difference to float is then the quantization's, not a runtime's)."""
+    import torch
+    from stream import dequantize_blocks, quantize_blocks
+    linears = [mod for layer in model.model.layers for mod in
+               (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj, layer.self_attn.o_proj,
+                layer.mlp.gate_proj, layer.mlp.up_proj, layer.mlp.down_proj)] + [model.lm_head]
+    with torch.no_grad():
+        for lin in linears:
+            b = lin.weight.numpy().T
+            q, scales = quantize_blocks(b, bits, block_size)
+            lin.weight.copy_(torch.from_numpy(dequantize_blocks(q, scales, bits, b.shape[0]).T.copy()))
+
+
+def build(out, dump=None, checkpoint=None, quantize=None):
     tmp = None
     if checkpoint is None:
         tmp = tempfile.mkdtemp(prefix="nextchat-tiny-")
@@ -54,7 +69,11 @@ def build(out, dump=None, checkpoint=None):
     bundle_dir = os.path.join(out, "bundle")
     if os.path.exists(bundle_dir):
         shutil.rmtree(bundle_dir)
-    model, man = import_checkpoint(checkpoint, bundle_dir, name="nextchat-tiny-fabricated")
+    model, man = import_checkpoint(checkpoint, bundle_dir, name="nextchat-tiny-fabricated", quantize=quantize)
+    if quantize:
+        from import_nextchat import load_model
+        model, _ = load_model(checkpoint)  # the streamed import leaves its own model unloaded
+        simulate_quantization(model, {"int8": 8, "int4": 4}[quantize])
     ref = Reference(model, LlamaTokenizer.load(os.path.join(bundle_dir, "tokenizer.json")), man)
     cases = []
     for k, (w, h) in enumerate(SIZES):
@@ -98,9 +117,11 @@ def main():
     ap.add_argument("--out", default=os.path.join(here, "fixtures", "nextchat-tiny"))
     ap.add_argument("--checkpoint", default=None, help="import this checkpoint instead of fabricating one")
     ap.add_argument("--dump", default=None)
+    ap.add_argument("--quantize", choices=["int8", "int4"], default=None,
+                    help="a quantized bundle and the reference with its dequantized decoder weights")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
-    for c in build(a.out, a.dump, a.checkpoint):
+    for c in build(a.out, a.dump, a.checkpoint, a.quantize):
         print(c["image"], c["user"], "->", len(c["answer_tokens"]), "tokens,", len(c["regions"]), "regions, margin",
               round(c["min_logit_margin"], 4))
 

@@ -56,10 +56,40 @@ def _external(name, array, f, location):
     return t
 
 
-def inject(path, io_inputs, fetch):
+def quantize_blocks(b, bits, block_size):
+    """Weight-only quantization in the layout of ONNX Runtime's MatMulNBits (com.microsoft): B [K, N] ->
+    packed uint8 [N, K/block, block*bits/8] and float32 scales [N * K/block]; symmetric per block of K, zero point
+    2^(bits-1) (the operator's default, so none is stored); 4-bit values two to a byte, the even k in the low
+    nibble."""
+    k, n = b.shape
+    blocks = -(-k // block_size)
+    w = np.zeros((n, blocks * block_size), np.float32)
+    w[:, :k] = b.T
+    w = w.reshape(n, blocks, block_size)
+    qmax = 2 ** (bits - 1) - 1
+    scale = np.abs(w).max(-1) / qmax
+    scale[scale == 0] = 1.0
+    q = np.clip(np.rint(w / scale[..., None]) + 2 ** (bits - 1), 0, 2 ** bits - 1).astype(np.uint8)
+    if bits == 4:
+        q = (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
+    return q, scale.reshape(-1).astype(np.float32)
+
+
+def dequantize_blocks(q, scales, bits, k):
+    """The float B [K, N] a MatMulNBits weight stands for (what ONNX Runtime multiplies by, up to rounding)."""
+    if bits == 4:
+        q = np.stack([q & 0x0F, q >> 4], axis=-1).reshape(q.shape[0], q.shape[1], -1)
+    n, blocks, size = q.shape
+    w = (q.astype(np.float32) - 2 ** (bits - 1)) * scales.reshape(n, blocks, 1)
+    return w.reshape(n, blocks * size)[:, :k].T.copy()
+
+
+def inject(path, io_inputs, fetch, quantize_bits=None, block_size=32):
     """Turns every graph input that is not one of `io_inputs` into an initializer whose values come from
-    fetch(name) -> torch.Tensor, written to `path`.data one tensor at a time."""
+    fetch(name) -> torch.Tensor, written to `path`.data one tensor at a time. quantize_bits (4 or 8): the
+    Linear weights that only feed MatMuls become MatMulNBits weights."""
     import onnx
+    from onnx import helper
     model = onnx.load(path)
     g = model.graph
     params = [i.name for i in g.input if i.name not in io_inputs]
@@ -77,7 +107,25 @@ def inject(path, io_inputs, fetch):
                           and [list(a.ints) for a in n.attribute if a.name == "perm"] in ([[1, 0]], [])]
             if transposes:
                 out = transposes[0].output[0]
-                g.initializer.append(_external(out, arr.T, f, location))
+                for n in transposes[1:]:
+                    consumers.setdefault(out, []).extend(consumers.get(n.output[0], []))
+                users = consumers.get(out, [])
+                if quantize_bits and users and all(u.op_type == "MatMul" and list(u.input).index(out) == 1
+                                                   for u in users):
+                    q, scales = quantize_blocks(arr.T, quantize_bits, block_size)
+                    g.initializer.append(_external(out + "_q", q, f, location))
+                    g.initializer.append(_external(out + "_scales", scales, f, location))
+                    for u in users:
+                        u.op_type, u.domain = "MatMulNBits", "com.microsoft"
+                        a_in = u.input[0]
+                        del u.input[:]
+                        u.input.extend([a_in, out + "_q", out + "_scales"])
+                        u.attribute.extend([helper.make_attribute("K", arr.shape[1]),
+                                            helper.make_attribute("N", arr.shape[0]),
+                                            helper.make_attribute("bits", quantize_bits),
+                                            helper.make_attribute("block_size", block_size)])
+                else:
+                    g.initializer.append(_external(out, arr.T, f, location))
                 for n in transposes[1:]:  # every other transpose of the same weight reads the first one
                     for m in consumers.get(n.output[0], []):
                         for i, x in enumerate(m.input):
@@ -93,14 +141,16 @@ def inject(path, io_inputs, fetch):
     inputs = [i for i in g.input if i.name in io_inputs]
     del g.input[:]
     g.input.extend(inputs)
+    if quantize_bits and not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     if not any(t.data_location == onnx.TensorProto.EXTERNAL for t in g.initializer):
         os.remove(path + ".data")
     onnx.save(model, path)
 
 
-def stream_export(module, args, path, inputs, outputs, dynamic, fetch, opset):
+def stream_export(module, args, path, inputs, outputs, dynamic, fetch, opset, quantize_bits=None):
     module.eval()
     with torch.no_grad():
         torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
                           opset_version=opset, export_params=False, do_constant_folding=False)
-    inject(path, set(inputs), fetch)
+    inject(path, set(inputs), fetch, quantize_bits)

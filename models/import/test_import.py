@@ -55,6 +55,31 @@ class SafetensorsTest(unittest.TestCase):
 
 
 @unittest.skipIf(torch is None, "needs torch")
+class QuantizeTest(unittest.TestCase):
+    def test_blocks_round_trip(self):
+        import numpy as np
+        from stream import dequantize_blocks, quantize_blocks
+        b = np.random.default_rng(3).normal(size=(72, 40)).astype(np.float32)  # K=72: a padded last block
+        for bits in (8, 4):
+            q, scales = quantize_blocks(b, bits, 32)
+            self.assertEqual(q.shape, (40, 3, 32 * bits // 8))
+            self.assertEqual(scales.shape, (120,))
+            back = dequantize_blocks(q, scales, bits, 72)
+            per_elem = np.repeat(scales.reshape(40, 3), 32, axis=1)[:, :72].T
+            self.assertTrue(np.all(np.abs(back - b) <= per_elem / 2 + 1e-6), bits)
+
+    def test_int4_nibble_order(self):
+        import numpy as np
+        from stream import quantize_blocks
+        b = np.zeros((32, 1), np.float32)
+        b[0, 0], b[1, 0], b[2, 0] = 7.0, -7.0, 1.0  # scale 1: codes 15, 1, 9, then 8 (zero)
+        q, scales = quantize_blocks(b, 4, 32)
+        self.assertEqual(float(scales[0]), 1.0)
+        self.assertEqual(int(q[0, 0, 0]), 15 | (1 << 4))  # even k in the low nibble
+        self.assertEqual(int(q[0, 0, 1]), 9 | (8 << 4))
+
+
+@unittest.skipIf(torch is None, "needs torch")
 class TokenizerTest(unittest.TestCase):
     def setUp(self):
         from llama_tokenizer import LlamaTokenizer
@@ -196,6 +221,34 @@ class ImportTest(unittest.TestCase):
             onnx.checker.check_model(g)
             self.assertEqual([i.name for i in g.graph.input], ins, f)
             self.assertEqual([o.name for o in g.graph.output], outs, f)
+
+    @unittest.skipIf(onnx is None, "needs the onnx package")
+    def test_streamed_int4_import(self):
+        """--quantize int4 streams every part: weights read one by one land unchanged (Linear weights transposed)
+        in the external data, and the decoder's projections and lm_head become MatMulNBits."""
+        from import_nextchat import import_checkpoint
+        from onnx import numpy_helper
+        from stream import dequantize_blocks
+        out = os.path.join(self.tmp, "int4")
+        import_checkpoint(os.path.join(self.tmp, "safetensors"), out, quantize="int4")
+        ref = self.model.state_dict()
+        g = onnx.load(os.path.join(out, "vision_encoder.onnx")).graph
+        self.assertFalse([n for n in g.node if n.op_type == "Identity"], "initializers were merged")
+        inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+        w = ref["model.vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight"].numpy()
+        self.assertTrue(any(v.shape == w.T.shape and (v == w.T).all() for v in inits.values()))
+        self.assertTrue((inits["m.model.vision_tower.vision_model.embeddings.patch_embedding.weight"]
+                         == ref["model.vision_tower.vision_model.embeddings.patch_embedding.weight"].numpy()).all())
+        dec = onnx.load(os.path.join(out, "decoder.onnx"))
+        nbits = [n for n in dec.graph.node if n.op_type == "MatMulNBits"]
+        self.assertEqual(len(nbits), 7 * self.model.config.num_hidden_layers + 1)
+        self.assertIn("com.microsoft", [o.domain for o in dec.opset_import])
+        inits = {t.name: numpy_helper.to_array(t) for t in dec.graph.initializer}
+        q_proj = next(n for n in nbits if "layers.0/self_attn/q_proj" in n.input[1])
+        w = ref["model.layers.0.self_attn.q_proj.weight"].numpy()
+        back = dequantize_blocks(inits[q_proj.input[1]], inits[q_proj.input[2]], 4, w.shape[1])
+        self.assertLess(float(abs(back - w.T).max()), float(abs(w).max()) / 7)
+        self.assertTrue(os.path.exists(os.path.join(out, "decoder.onnx.data")))
 
     def test_reference_reproduces_the_fixture(self):
         """The committed fixture is what this code computes (regenerate with make_fixture.py when it changes)."""
