@@ -196,9 +196,9 @@ test('a message sent while the connection is down waits in a visible outbox, can
     p.on('pageerror', (e) => errors.push(e.message));
     p.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
     await p.locator('#new-conversation').click();
-    await p.waitForFunction(() => location.hash.length > 1);
     await p.locator('#file-input').setInputFiles(join(GOLDEN, golden.cases[SPARSE].image));
     await p.locator('#frame:not([hidden]) img').waitFor();
+    await p.waitForFunction(() => location.hash.length > 1); // the upload stored the conversation
     await p.locator('#conn-status[data-state="online"]').waitFor();
     const id = await p.evaluate(() => location.hash.slice(1));
 
@@ -657,7 +657,7 @@ test('a queued answer shows its place and Stop cancels it', async () => {
   await page.screenshot({ path: join(SHOTS, '10-stopped.png') });
 });
 
-test('controls that cannot act are disabled; New while offline keeps the open conversation; the same file can be picked again', async () => {
+test('controls that cannot act are disabled; New while offline loses nothing; the same file can be picked again', async () => {
   await page.goto(BASE);
   await page.locator('#app:not([hidden])').waitFor();
   // nothing open: no image to download, nothing to export or regenerate
@@ -665,23 +665,25 @@ test('controls that cannot act are disabled; New while offline keeps the open co
   assert.equal(await page.locator('#export-json').getAttribute('aria-disabled'), 'true');
   assert.equal(await page.locator('#regen-btn').isDisabled(), true);
   await page.locator('#new-conversation').click();
-  await page.waitForFunction(() => location.hash.length > 1);
   // an empty conversation has no question to answer again
   assert.equal(await page.locator('#regen-btn').isDisabled(), true, 'Regenerate on an empty conversation');
   await page.locator('#file-input').setInputFiles(join(GOLDEN, golden.cases[SPARSE].image));
   await page.locator('#frame:not([hidden]) img').waitFor();
   assert.equal(await page.locator('#file-input').inputValue(), '', 'the picker is reset, so the same file fires again');
   assert.equal(await page.locator('#download-png').isDisabled(), false);
-  const title = await page.locator('#conv-title').textContent();
-  const hash = await page.evaluate(() => location.hash);
+  await page.waitForFunction(() => location.hash.length > 1);
+  const id = await page.evaluate(() => location.hash.slice(1));
+  // New stores nothing, so it needs no server: offline it opens an empty draft and the conversation stays listed
   await page.context().setOffline(true);
   await page.locator('#new-conversation').click();
-  await page.locator('.toast').last().waitFor();
-  assert.equal(await page.locator('#conv-title').textContent(), title, 'the open conversation stays open');
-  assert.equal(await page.evaluate(() => location.hash), hash);
-  assert.equal(await page.locator('#frame:not([hidden]) img').count(), 1, 'its image stays');
+  assert.equal(await page.locator('#conv-title').textContent(), 'New conversation');
+  assert.equal(await page.evaluate(() => location.hash), '');
+  assert.equal(await page.locator('.toast').count(), 0, 'nothing failed');
   await page.screenshot({ path: join(SHOTS, '9-new-offline-keeps-conversation.png') });
   await page.context().setOffline(false);
+  await page.locator(`#conv-list li[data-id="${id}"] .conv-open`).click();
+  await page.locator('#frame:not([hidden]) img').waitFor();
+  assert.equal(await page.evaluate(() => location.hash.slice(1)), id, 'and opens again with its image');
 });
 
 test('a complaint shows once, above the composer, and goes when its cause is fixed', async () => {
@@ -751,7 +753,65 @@ test('an admin adds a user, who signs in and sees only their own (empty) convers
   }
 });
 
-test('deleting a conversation offers to delete its image that no other conversation shows', async () => {
+test('the conversation list: New stores nothing until the first upload, dates, thumbnails, search, inline rename', async () => {
+  const dialogs = [];
+  const onDialog = async (d) => { dialogs.push(d.message()); await d.dismiss(); };
+  page.on('dialog', onDialog);
+  try {
+    await page.goto(BASE);
+    await page.reload(); // the list as the server has it now
+    await page.locator('#conv-list li').first().waitFor();
+    const total = () => page.evaluate(async () => (await (await fetch('/api/conversations?size=1')).json()).total);
+    const before = await total();
+    for (let i = 0; i < 3; i++) await page.locator('#new-conversation').click();
+    assert.equal(await page.locator('#conv-title').textContent(), 'New conversation');
+    assert.equal(await total(), before, 'New alone stores no empty conversation');
+    await page.locator('#file-input').setInputFiles(join(GOLDEN, golden.cases[SPARSE].image));
+    await page.locator('#frame:not([hidden]) img').waitFor();
+    await page.waitForFunction(() => location.hash.length > 1);
+    assert.equal(await total(), before + 1, 'the first upload stores it');
+    const id = await page.evaluate(() => location.hash.slice(1));
+    const item = page.locator(`#conv-list li[data-id="${id}"]`);
+    await item.waitFor();
+    assert.ok(await item.locator('time.conv-date').getAttribute('datetime'), 'a date');
+    await item.locator('img.conv-thumb').evaluate((img) => img.decode());
+    assert.ok(await item.locator('img.conv-thumb').evaluate((img) => img.naturalWidth > 0), 'a thumbnail of its image');
+
+    // rename in place: the title turns into a field, Enter saves
+    const title = `renamed ${Date.now()}`;
+    await item.hover(); // Rename and Delete show on hover (or focus), so the title keeps the width
+    await item.getByRole('button', { name: /^Rename / }).click();
+    const field = page.locator('#conv-list .conv-rename');
+    assert.equal(await field.evaluate((el) => el === document.activeElement), true, 'the field has the focus');
+    await field.fill(title);
+    await field.press('Enter');
+    await page.locator('#conv-list li', { hasText: title }).waitFor();
+    assert.equal(await page.locator('#conv-title').textContent(), title);
+    const stored = await page.evaluate(async (id) => (await (await fetch(`/api/conversations/${id}`)).json()).title, id);
+    assert.equal(stored, title, 'the new title is stored');
+
+    // search by title
+    await page.locator('#conv-search').fill(title.toUpperCase());
+    assert.deepEqual(await page.locator('#conv-list li').evaluateAll((els) => els.map((e) => e.dataset.id)), [id]);
+    await page.locator('#conv-search').fill('no title has this');
+    assert.equal(await page.locator('#conv-list li').count(), 0);
+    assert.ok(await page.locator('#conv-nomatch').isVisible(), 'says that nothing matches');
+    await page.locator('#conv-search').fill('');
+    assert.ok(await page.locator('#conv-list li').count() > 1);
+    await page.screenshot({ path: join(SHOTS, '15-conversation-list.png') });
+    const phone = await openOnPhone();
+    try {
+      await phone.screenshot({ path: join(SHOTS, '15b-conversation-list-390.png') });
+    } finally {
+      await phone.close();
+    }
+    assert.deepEqual(dialogs, [], 'no prompt() or confirm()');
+  } finally {
+    page.off('dialog', onDialog);
+  }
+});
+
+test('deleting a conversation can be undone, then offers to delete its image that no other conversation shows', async () => {
   const title = `delete me ${Date.now()}`;
   // an image of its own (random pixels), so no other conversation of this account shows it
   const imageId = await page.evaluate(async (title) => {
@@ -776,30 +836,33 @@ test('deleting a conversation offers to delete its image that no other conversat
   const item = page.locator('#conv-list li', { hasText: title });
   await item.waitFor();
   const dialogs = [];
-  let bothAnswered;
-  const answered = new Promise((resolve) => { bothAnswered = resolve; });
-  const answer = async (d) => {
-    dialogs.push(d.message());
-    await d.accept();
-    if (dialogs.length === 2) bothAnswered();
-  };
-  page.on('dialog', answer);
+  const onDialog = async (d) => { dialogs.push(d.message()); await d.dismiss(); };
+  page.on('dialog', onDialog);
   try {
+    await item.hover();
     await item.getByRole('button', { name: `Delete ${title}` }).click();
-    await Promise.race([answered, new Promise((resolve) => setTimeout(resolve, TIMEOUT).unref())]);
+    assert.equal(await item.count(), 0, 'it leaves the list at once');
+    await page.locator('.toast', { hasText: 'Deleted' }).getByRole('button', { name: 'Undo' }).click();
+    await item.waitFor();
+    const kept = await page.evaluate(async (t) => (await (await fetch('/api/conversations?size=200')).json()).items.some((c) => c.title === t), title);
+    assert.ok(kept, 'Undo keeps it on the server');
+
+    await item.hover();
+    await item.getByRole('button', { name: `Delete ${title}` }).click();
+    const offer = page.locator('.toast', { hasText: 'Its image is not used by any other conversation.' });
+    await offer.waitFor();
+    await page.screenshot({ path: join(SHOTS, '16-delete-offers-image.png') });
+    await offer.getByRole('button', { name: 'Delete it too' }).click();
     let status = 0;
     for (const deadline = Date.now() + TIMEOUT; status !== 404 && Date.now() < deadline;) {
       status = await page.evaluate(async (id) => (await fetch(`/api/images/${id}`)).status, imageId);
       if (status !== 404) await page.waitForTimeout(200);
     }
-    const toasts = await page.locator('.toast').allTextContents();
-    assert.equal(status, 404, `the image is deleted after the second confirmation: ${JSON.stringify({ dialogs, toasts })}`);
+    assert.equal(status, 404, 'the image is deleted');
+    assert.deepEqual(dialogs, [], 'no confirm()');
   } finally {
-    page.off('dialog', answer);
+    page.off('dialog', onDialog);
   }
-  assert.equal(dialogs.length, 2, JSON.stringify(dialogs));
-  assert.match(dialogs[0], /^Delete "delete me/);
-  assert.match(dialogs[1], /Its image is not used by any other conversation\. Delete it as well\?/);
   assert.equal(await page.locator('#conv-list li', { hasText: title }).count(), 0);
 });
 

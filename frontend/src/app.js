@@ -44,9 +44,10 @@ const MAX_TOASTS = 3;
 /**
  * A short message at the top of the page (never over the composer). The same message is not stacked twice; at most
  * MAX_TOASTS show; each can be closed. `cause` names what it is about ('image', 'connection'): dismissToasts(cause)
- * removes it as soon as that is resolved, instead of leaving a stale complaint on screen.
+ * removes it as soon as that is resolved, instead of leaving a stale complaint on screen. `action` ({label, run}) adds
+ * a button (Undo, ...) that runs once and closes the message.
  */
-function toast(message, cause = '') {
+function toast(message, cause = '', action = null, ms = 6000) {
   const box = $('toasts');
   for (const old of box.querySelectorAll('.toast')) if (old.dataset.message === message) old.remove();
   const el = document.createElement('div');
@@ -57,10 +58,19 @@ function toast(message, cause = '') {
   text.textContent = message;
   const close = iconButton('×', 'Dismiss');
   close.addEventListener('click', () => el.remove());
-  el.append(text, close);
+  el.append(text);
+  if (action) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'btn toast-action';
+    b.textContent = action.label;
+    b.addEventListener('click', () => { el.remove(); action.run(); });
+    el.append(b);
+  }
+  el.append(close);
   box.appendChild(el);
   while (box.children.length > MAX_TOASTS) box.firstElementChild.remove();
-  setTimeout(() => el.remove(), 6000);
+  setTimeout(() => el.remove(), ms);
 }
 
 function dismissToasts(cause) {
@@ -78,6 +88,12 @@ function setBusy(running, label) {
 
 // ---- conversations ----------------------------------------------------------------------------
 
+// The list as last read from the server; the search box filters it without asking again.
+let listItems = [];
+// conversations deleted in the UI whose DELETE waits for the undo time to pass: id -> {timer, conversation}
+const pendingDeletes = new Map();
+const UNDO_MS = 6000;
+
 async function refreshList() {
   let page;
   try {
@@ -86,10 +102,19 @@ async function refreshList() {
     toast(e.message);
     return;
   }
+  listItems = page.items;
+  renderList();
+}
+
+function renderList() {
   const list = $('conv-list');
   list.replaceChildren();
-  $('conv-empty').hidden = page.items.length > 0;
-  for (const c of page.items) {
+  const shown = listItems.filter((c) => !pendingDeletes.has(c.id));
+  const query = $('conv-search').value.trim().toLowerCase();
+  const matches = shown.filter((c) => !query || c.title.toLowerCase().includes(query));
+  $('conv-empty').hidden = shown.length > 0;
+  $('conv-nomatch').hidden = !shown.length || matches.length > 0;
+  for (const c of matches) {
     const li = document.createElement('li');
     li.className = 'conv-item';
     li.dataset.id = c.id;
@@ -100,52 +125,138 @@ async function refreshList() {
     const open = document.createElement('button');
     open.type = 'button';
     open.className = 'conv-open';
-    open.textContent = c.title;
+    const thumb = document.createElement(c.imageId ? 'img' : 'span');
+    thumb.className = 'conv-thumb';
+    if (c.imageId) {
+      thumb.src = api.imageUrl(c.imageId);
+      thumb.alt = '';
+      thumb.loading = 'lazy';
+    }
+    const name = document.createElement('span');
+    name.className = 'conv-name';
+    name.textContent = c.title;
+    const date = document.createElement('time');
+    date.className = 'conv-date';
+    date.dateTime = c.updatedAt;
+    date.textContent = shortDate(c.updatedAt);
+    date.title = new Date(c.updatedAt).toLocaleString();
+    const text = document.createElement('span');
+    text.className = 'conv-text';
+    text.append(name, date);
+    open.append(thumb, text);
     open.addEventListener('click', () => openConversation(c.id));
     const rename = iconButton('Rename', `Rename ${c.title}`);
-    rename.addEventListener('click', async () => {
-      const title = prompt('New title', c.title);
-      if (title == null) return;
-      try {
-        await api.renameConversation(c.id, title);
-        if (state.conversation && state.conversation.id === c.id) $('conv-title').textContent = title;
-        refreshList();
-      } catch (e) { toast(e.message); }
-    });
+    rename.addEventListener('click', () => startRename(li, c));
     const del = iconButton('Delete', `Delete ${c.title}`);
-    del.addEventListener('click', async () => {
-      if (!confirm(`Delete "${c.title}"?`)) return;
-      let unused = [];
-      try {
-        const result = await api.deleteConversation(c.id);
-        unused = (result && result.unusedImages) || [];
-        if (state.conversation && state.conversation.id === c.id) closeConversation();
-        refreshList();
-      } catch (e) { toast(e.message); return; }
-      if (unused.length) await offerToDeleteImages(unused);
-    });
+    del.addEventListener('click', () => deleteWithUndo(c));
     li.append(open, rename, del);
     list.appendChild(li);
   }
 }
 
+/** Today: the time; this year: day and month; earlier: with the year. */
+function shortDate(iso) {
+  const d = new Date(iso);
+  const now = new Date();
+  if (d.toDateString() === now.toDateString()) return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const year = d.getFullYear() === now.getFullYear() ? {} : { year: 'numeric' };
+  return d.toLocaleDateString([], { month: 'short', day: 'numeric', ...year });
+}
+
+/** Rename in place: the title becomes a text field; Enter or leaving it saves, Escape keeps the old title. */
+function startRename(li, c) {
+  const field = document.createElement('input');
+  field.className = 'conv-rename';
+  field.value = c.title;
+  field.maxLength = 200;
+  field.setAttribute('aria-label', `New title for ${c.title}`);
+  let done = false;
+  const finish = async (save) => {
+    if (done) return;
+    done = true;
+    const title = field.value.trim();
+    if (!save || !title || title === c.title) { renderList(); return; }
+    try {
+      await api.renameConversation(c.id, title);
+      c.title = title;
+      if (state.conversation && state.conversation.id === c.id) $('conv-title').textContent = title;
+    } catch (e) {
+      toast(e.message);
+    }
+    renderList();
+  };
+  field.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') { e.preventDefault(); finish(true); }
+    if (e.key === 'Escape') { e.preventDefault(); finish(false); }
+  });
+  field.addEventListener('blur', () => finish(true));
+  li.replaceChildren(field);
+  field.focus();
+  field.select();
+}
+
+/**
+ * Delete without a confirm(): the conversation leaves the list at once and a notice offers Undo; it is deleted on the
+ * server once the undo time has passed (or when the page is left).
+ */
+function deleteWithUndo(c) {
+  const wasOpen = state.conversation && state.conversation.id === c.id;
+  if (wasOpen) closeConversation();
+  const timer = setTimeout(() => reallyDelete(c.id), UNDO_MS);
+  pendingDeletes.set(c.id, { timer, conversation: c });
+  renderList();
+  toast(`Deleted "${c.title}".`, '', {
+    label: 'Undo',
+    run: () => {
+      const pending = pendingDeletes.get(c.id);
+      if (!pending) return;
+      clearTimeout(pending.timer);
+      pendingDeletes.delete(c.id);
+      renderList();
+      if (wasOpen) openConversation(c.id);
+    },
+  });
+}
+
+async function reallyDelete(id) {
+  if (!pendingDeletes.delete(id)) return;
+  let unused = [];
+  try {
+    const result = await api.deleteConversation(id);
+    unused = (result && result.unusedImages) || [];
+  } catch (e) {
+    if (e.status !== 404) toast(e.message);
+  }
+  refreshList();
+  if (unused.length) offerToDeleteImages(unused);
+}
+
+// leaving the page during the undo time: the deletes still happen
+window.addEventListener('pagehide', () => {
+  for (const id of pendingDeletes.keys()) fetch(`/api/conversations/${encodeURIComponent(id)}`, { method: 'DELETE', keepalive: true });
+});
+
 /**
  * After a conversation is deleted: its images that no other conversation shows stay stored (and count against the
  * account's storage) unless the person deletes them too.
  */
-async function offerToDeleteImages(ids) {
+function offerToDeleteImages(ids) {
   const what = ids.length === 1 ? 'Its image is' : `Its ${ids.length} images are`;
   const them = ids.length === 1 ? 'it' : 'them';
-  if (!confirm(`${what} not used by any other conversation. Delete ${them} as well?`)) return;
-  let failed = 0;
-  for (const id of ids) {
-    try {
-      await api.deleteImage(id);
-    } catch (e) {
-      if (e.status !== 404) failed++; // 404: already gone
-    }
-  }
-  if (failed) toast(`${failed} of ${ids.length} images could not be deleted (another conversation may show them now).`);
+  toast(`${what} not used by any other conversation.`, '', {
+    label: `Delete ${them} too`,
+    run: async () => {
+      let failed = 0;
+      for (const id of ids) {
+        try {
+          await api.deleteImage(id);
+        } catch (e) {
+          if (e.status !== 404) failed++; // 404: already gone
+        }
+      }
+      if (failed) toast(`${failed} of ${ids.length} images could not be deleted (another conversation may show them now).`);
+    },
+  }, 12000);
 }
 
 function iconButton(text, label) {
@@ -705,21 +816,15 @@ $('stop-btn').addEventListener('click', () => {
 $('regen-btn').addEventListener('click', () => {
   if (state.socket && !state.socket.send({ type: 'regenerate' })) toast('Not connected: try again once the connection is back.', 'connection');
 });
-// the open conversation is closed only once the new one exists: offline, New changes nothing but says why
-let creating = false; // a double click makes one conversation, not two
-$('new-conversation').addEventListener('click', async () => {
-  if (creating) return;
-  creating = true;
-  try {
-    const c = await api.createConversation();
-    closeConversation();
-    await openConversation(c.id);
-  } catch (e) {
-    toast(e.message, e.status ? '' : 'connection'); // no status: the network, gone once the socket is back
-  } finally {
-    creating = false;
-  }
+// Nothing is stored until the first image or message: a New that is never used leaves no empty conversation behind
+// (and works offline, closing nothing that is not kept on the server).
+$('new-conversation').addEventListener('click', () => {
+  closeConversation();
+  $('conv-title').textContent = 'New conversation';
+  renderList();
+  $('add-image').focus();
 });
+$('conv-search').addEventListener('input', renderList);
 $('add-image').addEventListener('click', () => $('file-input').click());
 $('file-input').addEventListener('change', (e) => {
   const file = e.target.files[0];
@@ -805,6 +910,7 @@ async function start() {
 }
 
 const account = new AccountDialog(toast);
+
 window.addEventListener('groundchat:signed-out', () => showLogin());
 $('login-form').addEventListener('submit', async (e) => {
   e.preventDefault();
