@@ -811,6 +811,53 @@ test('the conversation list: New stores nothing until the first upload, dates, t
   }
 });
 
+test('the model\'s world in view: what it knows from its bundle, sample scenes, unknown words marked before sending', async () => {
+  const errors = [];
+  const onError = (e) => errors.push(e.message);
+  page.on('pageerror', onError);
+  try {
+    await page.locator('#new-conversation').click();
+    const info = await page.evaluate(async () => (await fetch('/api/model')).json());
+    assert.ok(info.words.includes('circle') && info.words.includes('red') && !info.words.includes('<unk>'), 'the tokenizer\'s words');
+    assert.ok(info.exampleQuestions.length > 0 && info.samples > 0, JSON.stringify(info));
+    const note = page.locator('#model-note');
+    await note.waitFor();
+    assert.match(await note.innerText(), new RegExp(`${info.name}[\\s\\S]*It knows ${info.words.length} words`));
+    await page.screenshot({ path: join(SHOTS, '17-model-world.png') });
+
+    // a word outside the vocabulary is named under the message box as it is typed, the known ones are not
+    await page.locator('#composer-text').fill('');
+    await page.locator('#composer-text').pressSequentially('where is the red giraffe ?');
+    const unknown = page.locator('#unknown-words');
+    await unknown.waitFor();
+    assert.deepEqual(await unknown.locator('mark').allTextContents(), ['giraffe']);
+    await page.screenshot({ path: join(SHOTS, '17b-unknown-word.png') });
+    await page.locator('#composer-text').fill('');
+    await page.locator('#composer-text').press('End'); // an input event for the emptied box
+    await page.locator('#composer-text').press('Backspace');
+    assert.equal(await unknown.isVisible(), false, 'nothing is marked in an empty box');
+
+    // a sample scene from the bundle starts the conversation with its image
+    await note.locator('.sample').first().click();
+    await page.locator('#frame:not([hidden]) img').waitFor();
+    await page.waitForFunction(() => location.hash.length > 1);
+    assert.ok(await page.locator('#stage-img').evaluate((img) => img.naturalWidth > 0));
+    await note.locator('.chip').first().click();
+    assert.equal(await page.locator('#composer-text').inputValue(), info.exampleQuestions[0]);
+    await page.locator('#composer-text').fill('');
+    const phone = await openOnPhone();
+    try {
+      await phone.locator('#model-note').waitFor();
+      await phone.screenshot({ path: join(SHOTS, '17c-model-world-390.png'), fullPage: true });
+    } finally {
+      await phone.close();
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    page.off('pageerror', onError);
+  }
+});
+
 test('deleting a conversation can be undone, then offers to delete its image that no other conversation shows', async () => {
   const title = `delete me ${Date.now()}`;
   // an image of its own (random pixels), so no other conversation of this account shows it

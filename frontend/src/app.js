@@ -7,6 +7,7 @@ import { ConversationSocket } from './socket.js';
 import { ImageStage } from './canvas-overlay.js';
 import { regionColor } from './colors.js';
 import { AccountDialog } from './account.js';
+import { ModelInfo } from './model-info.js';
 
 const $ = (id) => document.getElementById(id);
 const SUGGESTIONS = ['describe the image .', 'find all circles .', 'how many red objects are there ?', 'is there a blue star ?'];
@@ -790,6 +791,7 @@ async function send(text) {
   state.pending = [];
   renderPending();
   $('composer-text').value = '';
+  modelInfo.markUnknown();
 }
 
 // ---- wiring ------------------------------------------------------------------------------------
@@ -906,11 +908,19 @@ async function start() {
   $('who').onclick = () => account.open(me);
   $('logout').hidden = false;
   refreshList();
+  if (!modelInfo.info) modelInfo.load();
   if (location.hash.length > 1) openConversation(location.hash.slice(1));
 }
 
 const account = new AccountDialog(toast);
-
+const modelInfo = new ModelInfo({
+  onSample: (file) => addImage(file),
+  onQuestion: (text) => {
+    $('composer-text').value = text;
+    $('composer-text').focus();
+    modelInfo.markUnknown();
+  },
+});
 window.addEventListener('groundchat:signed-out', () => showLogin());
 $('login-form').addEventListener('submit', async (e) => {
   e.preventDefault();
