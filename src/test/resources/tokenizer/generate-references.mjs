@@ -36,7 +36,8 @@ function testStrings() {
     "😀", "👍🏽", "I ❤️ NY", "🇫🇷 flag", "family: 👨‍👩‍👧", "emoji😀in😀text", "★☆✓",
     "<s>", "</s>", "<unk>", "<s>Hello", "Hello</s>", "<s> Hello", "Hello <s> world", "<s><s>", "a<s>b",
     "<image>", "<at>", "<boxes>", "<p>the red star</p> <at> <boxes>", "Where is the dog? <image>",
-    "<p>dog</p><at><boxes>", "user text <boxes> region", "<im_start>x<im_end>",
+    "<p>dog</p><at><boxes>", "user text <boxes> region", "<im_start>x<im_end>", "<im_start>  x  <im_end>  y",
+    "the <region> here", "<region>", "a<region>b", " <region> ",
     "What's this? It's John's car. We'll see, they've gone, I'm here, you'd know.",
     "don't", "DON'T", "http://example.com/path?q=1&r=2", "user@example.org", "C:\\Windows\\path",
     "#hashtag @mention $100 50% ^caret &amp *star (paren) [bracket] {brace}", "a.b,c;d:e!f?g",
@@ -148,6 +149,8 @@ function llamaSentencePiece(variant) {
   const n = id;
   const added = [addedToken(0, "<unk>", true), addedToken(1, "<s>", true), addedToken(2, "</s>", true)];
   NEXTCHAT_TOKENS.forEach((t, i) => added.push(addedToken(n + i, t, true)));
+  // what tokenizer.add_tokens(["<region>"]) writes: not special, normalized (matched on the normalized text)
+  added.push({ ...addedToken(n + NEXTCHAT_TOKENS.length, "<region>", false), normalized: true });
   const legacy = variant === "legacy";
   return {
     version: "1.0", truncation: null, padding: null, added_tokens: added,
@@ -202,7 +205,8 @@ function byteLevel(variant) {
   for (const [a, b] of merges) if (!((a + b) in vocab)) vocab[a + b] = id++;
   const n = id;
   const specials = variant === "llama3" ? ["<|begin_of_text|>", "<|end_of_text|>"] : ["<|endoftext|>"];
-  const added = [...specials, ...NEXTCHAT_TOKENS].map((t, i) => addedToken(n + i, t, true));
+  const added = [...specials, ...NEXTCHAT_TOKENS].map((t, i) => ({ ...addedToken(n + i, t, true),
+    rstrip: t === "<im_start>", lstrip: t === "<im_end>" }));
   const llama3 = variant === "llama3";
   return {
     version: "1.0", truncation: null, padding: null, added_tokens: added, normalizer: null,
