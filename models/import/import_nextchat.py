@@ -23,8 +23,8 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checkpoint import Checkpoint  # noqa: E402
-from nextchat import CLIP_MEAN, CLIP_STD, SAM_MEAN, SAM_STD, NextChat, NextChatConfig  # noqa: E402
-from stream import no_init, stream_export  # noqa: E402
+from nextchat import CLIP_MEAN, CLIP_STD, SAM_MEAN, SAM_STD, NextChat, NextChatConfig, mask_decode  # noqa: E402
+from stream import merge_parts, no_init, stream_export  # noqa: E402
 
 BUNDLE_VERSION = "3.0"
 OPSET = 17
@@ -38,26 +38,34 @@ NEXTCHAT_TOKENS = {"image_patch": "<im_patch>", "image_start": "<im_start>", "im
 EXTERNAL_ABOVE = 1 << 30
 
 
+# Each wrapper holds only the submodules its graph uses, and `names` maps its parameter names to the
+# checkpoint's: the tracer copies every weight of the module it traces, so a wrapper around the whole model
+# would cost the whole model in memory for each part.
 class VisionEncoder(nn.Module):
+    names = {"v.": "model.vision_tower.vision_model.", "p.": "model.mm_projector."}
+
     def __init__(self, m):
         super().__init__()
-        self.m = m
+        self.v, self.p, self.layer = m.model.vision_tower.vision_model, m.model.mm_projector, m.config.mm_vision_select_layer
 
     def forward(self, pixel_values):
-        return self.m.image_embeds(pixel_values)
+        return self.p(self.v.select(pixel_values, self.layer))
 
 
 class EmbedTokens(nn.Module):
+    names = {"e.": "model.embed_tokens."}
+
     def __init__(self, m):
         super().__init__()
-        self.m = m
+        self.e = m.model.embed_tokens
 
     def forward(self, input_ids):
-        return self.m.model.embed_tokens(input_ids)
+        return self.e(input_ids)
 
 
 class Decoder(nn.Module):
     """GenAI's I/O names: flat past_key_values.{i}.key/value in, present.{i}.key/value out."""
+    names = {"m.": ""}
 
     def __init__(self, m):
         super().__init__()
@@ -72,40 +80,89 @@ class Decoder(nn.Module):
         return tuple(out)
 
 
-class BoxDecoder(nn.Module):
+class DecoderPrologue(nn.Module):
+    """The streamed decoder in pieces (prologue, one graph per layer, epilogue), merged into one decoder.onnx."""
+    names = {}
+
     def __init__(self, m):
         super().__init__()
-        self.m = m
+        self.f = m.decode_prologue
+
+    def forward(self, inputs_embeds, attention_mask, position_ids):
+        return self.f(inputs_embeds, attention_mask, position_ids)
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, m, i):
+        super().__init__()
+        self.layer = m.model.layers[i]
+        self.names = {"layer.": f"model.layers.{i}."}
+
+    def forward(self, x, cos, sin, bias, past_k, past_v):
+        return self.layer(x, cos, sin, bias, past_k, past_v)
+
+
+class DecoderEpilogue(nn.Module):
+    names = {"norm.": "model.norm.", "head.": "lm_head."}
+
+    def __init__(self, m):
+        super().__init__()
+        self.norm, self.head = m.model.norm, m.lm_head
+
+    def forward(self, x):
+        hidden = self.norm(x)
+        return self.head(hidden), hidden
+
+
+class BoxDecoder(nn.Module):
+    names = {"d.": "loc_decoder."}
+
+    def __init__(self, m):
+        super().__init__()
+        self.d = m.loc_decoder
 
     def forward(self, hidden_state):
-        return self.m.box_decoder(hidden_state)
+        return self.d(hidden_state)
 
 
 class BoxEncoder(nn.Module):
+    names = {"e.": "loc_encoder."}
+
     def __init__(self, m):
         super().__init__()
-        self.m = m
+        self.e = m.loc_encoder
 
     def forward(self, box):
-        return self.m.box_encoder(box)
+        return self.e(box)
 
 
 class MaskEncoder(nn.Module):
+    names = {"enc.": "sam.model.image_encoder."}
+
     def __init__(self, m):
         super().__init__()
-        self.m = m
+        self.enc = m.sam.model.image_encoder
 
     def forward(self, mask_pixel_values):
-        return self.m.mask_image_embeddings(mask_pixel_values)
+        return self.enc(mask_pixel_values)
 
 
 class MaskDecoder(nn.Module):
+    names = {"mlp.": "seg_prompt_mlp.", "pe.": "sam.model.prompt_encoder.", "md.": "sam.model.mask_decoder."}
+
     def __init__(self, m):
         super().__init__()
-        self.m = m
+        self.mlp, self.pe, self.md, self.s = m.seg_prompt_mlp, m.sam.model.prompt_encoder, m.sam.model.mask_decoder, m.config.sam
 
     def forward(self, image_embeddings, box, hidden_state):
-        return self.m.mask_decoder(image_embeddings, box, hidden_state)
+        return mask_decode(self.mlp, self.pe, self.md, self.s, image_embeddings, box, hidden_state)
+
+
+def checkpoint_name(module, name):
+    for local, ck in module.names.items():
+        if name.startswith(local):
+            return ck + name[len(local):]
+    raise KeyError(name)
 
 
 def param_bytes(module):
@@ -115,9 +172,8 @@ def param_bytes(module):
 def export(module, args, path, inputs, outputs, dynamic, stream=None, quantize_bits=None):
     """stream: a Checkpoint to read the weights from one at a time (the module's own are left unloaded)."""
     if stream is not None:
-        # the wrappers hold the model as `m`, so a parameter's input name is "m." + its checkpoint name
-        return stream_export(module, args, path, inputs, outputs, dynamic, lambda n: stream.get(n[2:]), OPSET,
-                             quantize_bits)
+        return stream_export(module, args, path, inputs, outputs, dynamic,
+                             lambda n: stream.get(checkpoint_name(module, n)), OPSET, quantize_bits)
     module.eval()
     big = param_bytes(module) > EXTERNAL_ABOVE
     kwargs = {}
@@ -158,8 +214,11 @@ def export_all(m: NextChat, out, stream=None, quantize_bits=None):
                 names_out.append(f"present.{i}.{kind}")
                 dyn[f"past_key_values.{i}.{kind}"] = {0: "batch", 2: "past_sequence_length"}
                 dyn[f"present.{i}.{kind}"] = {0: "batch", 2: "total_sequence_length"}
-        ex(Decoder(m), (torch.randn(1, l, d), torch.ones(1, p + l, dtype=torch.long),
-                            torch.arange(p, p + l)[None], *past), f"{out}/decoder.onnx", names_in, names_out, dyn, quantize=True)
+        args = (torch.randn(1, l, d), torch.ones(1, p + l, dtype=torch.long), torch.arange(p, p + l)[None])
+        if stream is None:
+            ex(Decoder(m), (*args, *past), f"{out}/decoder.onnx", names_in, names_out, dyn, quantize=True)
+        else:
+            export_decoder_in_parts(m, args, past, out, dyn, stream, quantize_bits)
         ex(BoxDecoder(m), (torch.randn(2, d),), f"{out}/box_decoder.onnx", ["hidden_state"], ["box"],
                {"hidden_state": {0: "N"}, "box": {0: "N"}})
         ex(BoxEncoder(m), (torch.rand(2, 4),), f"{out}/box_encoder.onnx", ["box"], ["box_embedding"],
@@ -169,6 +228,43 @@ def export_all(m: NextChat, out, stream=None, quantize_bits=None):
         ex(MaskDecoder(m), (torch.randn(1, s.prompt_embed_dim, s.grid, s.grid), torch.tensor([[0.2, 0.2, 0.6, 0.7]]),
                                 torch.randn(1, d)), f"{out}/mask_decoder.onnx",
                ["image_embeddings", "box", "hidden_state"], ["mask_logits", "mask_score"], {})
+
+
+def export_decoder_in_parts(m, args, past, out, dyn, stream, quantize_bits):
+    """The decoder as prologue + one graph per layer + epilogue, each traced and streamed on its own (tracing
+    copies the traced weights: one 7B layer is 0.8 GB in float32, the whole decoder 26 GB), then merged into
+    decoder.onnx with one decoder.onnx.data. Names that cross parts ("x{i}", "cos", "sin", "bias") are shared."""
+    c = m.config
+    seq = {0: "batch", 1: "sequence_length"}
+    parts = []
+    with torch.no_grad():
+        cos, sin, bias = m.decode_prologue(*args)
+        path = f"{out}/decoder.part_prologue.onnx"
+        export(DecoderPrologue(m), args, path, ["inputs_embeds", "attention_mask", "position_ids"],
+               ["cos", "sin", "bias"], {"inputs_embeds": dyn["inputs_embeds"], "attention_mask": dyn["attention_mask"],
+                                        "position_ids": dyn["position_ids"], "cos": seq, "sin": seq,
+                                        "bias": {0: "batch", 2: "sequence_length", 3: "total_sequence_length"}},
+               stream=stream)
+        parts.append(path)
+        x = args[0]
+        for i in range(c.num_hidden_layers):
+            xin = "inputs_embeds" if i == 0 else f"x{i}"
+            names_in = [xin, "cos", "sin", "bias", f"past_key_values.{i}.key", f"past_key_values.{i}.value"]
+            names_out = [f"x{i + 1}", f"present.{i}.key", f"present.{i}.value"]
+            d = {xin: seq, f"x{i + 1}": seq, "cos": seq, "sin": seq,
+                 "bias": {0: "batch", 2: "sequence_length", 3: "total_sequence_length"}}
+            d.update({k: dyn[k] for k in names_in[4:] + names_out[1:]})
+            path = f"{out}/decoder.part{i}.onnx"
+            export(DecoderLayer(m, i), (x, cos, sin, bias, past[2 * i], past[2 * i + 1]), path, names_in, names_out, d,
+                   stream=stream, quantize_bits=quantize_bits)
+            parts.append(path)
+        path = f"{out}/decoder.part_epilogue.onnx"
+        xin = f"x{c.num_hidden_layers}" if c.num_hidden_layers else "inputs_embeds"
+        export(DecoderEpilogue(m), (x,), path, [xin], ["logits", "hidden_states"],
+               {xin: seq, "logits": seq, "hidden_states": seq}, stream=stream, quantize_bits=quantize_bits)
+        parts.append(path)
+    outputs = ["logits", "hidden_states"] + [f"present.{i}.{k}" for i in range(c.num_hidden_layers) for k in ("key", "value")]
+    merge_parts(parts, f"{out}/decoder.onnx", outputs)
 
 
 def special_ids(tok_spec):

@@ -599,16 +599,7 @@ class NextChat(nn.Module):
 
     def decode(self, inputs_embeds, attention_mask, position_ids, past=None):
         """One decoder call with GenAI's conventions: attention_mask [N, P+L], past list of (k, v)."""
-        c = self.config
-        n, l, _ = inputs_embeds.shape
-        total = attention_mask.shape[1]
-        p = total - l
-        qi = torch.arange(l).view(l, 1) + p
-        kj = torch.arange(total).view(1, total)
-        allowed = (kj <= qi).view(1, 1, l, total) & (attention_mask.view(n, 1, 1, total) > 0)
-        # a large finite negative (not -inf): a fully masked row stays finite in fp32 and fp16
-        bias = torch.zeros(allowed.shape, dtype=inputs_embeds.dtype).masked_fill(~allowed, -3.0e4)
-        cos, sin = rope(position_ids, c.head_dim, c.rope_theta)
+        cos, sin, bias = self.decode_prologue(inputs_embeds, attention_mask, position_ids)
         x = inputs_embeds
         presents = []
         for i, layer in enumerate(self.model.layers):
@@ -628,13 +619,28 @@ class NextChat(nn.Module):
         return self.sam.model.image_encoder(sam_pixel_values)
 
     def mask_decoder(self, image_embeddings, box, hidden_state):
-        """NExT-Chat's mask path: SAM's box prompt (the decoded box in SAM pixels) followed by
-        seg_prompt_mlp(<at> hidden state) as 4 extra sparse tokens, no dense mask prompt, one mask."""
-        s = self.config.sam
-        pe = self.sam.model.prompt_encoder
-        box_tokens = pe.embed_boxes(box * s.image_size)
-        prompt = self.seg_prompt_mlp(hidden_state).view(hidden_state.shape[0], -1, s.prompt_embed_dim)
-        sparse = torch.cat([box_tokens, prompt], dim=1)
-        dense = pe.no_mask_embed.weight.view(1, -1, 1, 1)
-        masks, iou = self.sam.model.mask_decoder(image_embeddings, pe.dense_pe(), sparse, dense)
-        return masks, iou
+        return mask_decode(self.seg_prompt_mlp, self.sam.model.prompt_encoder, self.sam.model.mask_decoder,
+                           self.config.sam, image_embeddings, box, hidden_state)
+
+    def decode_prologue(self, inputs_embeds, attention_mask, position_ids):
+        """What every layer shares: the causal + padding bias over P+L keys and the rotary tables."""
+        n, l, _ = inputs_embeds.shape
+        total = attention_mask.shape[1]
+        p = total - l
+        qi = torch.arange(l).view(l, 1) + p
+        kj = torch.arange(total).view(1, total)
+        allowed = (kj <= qi).view(1, 1, l, total) & (attention_mask.view(n, 1, 1, total) > 0)
+        # a large finite negative (not -inf): a fully masked row stays finite in fp32 and fp16
+        bias = torch.zeros(allowed.shape, dtype=inputs_embeds.dtype).masked_fill(~allowed, -3.0e4)
+        cos, sin = rope(position_ids, self.config.head_dim, self.config.rope_theta)
+        return cos, sin, bias
+
+
+def mask_decode(seg_prompt_mlp, pe, sam_mask_decoder, s: SamConfig, image_embeddings, box, hidden_state):
+    """NExT-Chat's mask path: SAM's box prompt (the decoded box in SAM pixels) followed by
+    seg_prompt_mlp(<at> hidden state) as 4 extra sparse tokens, no dense mask prompt, one mask."""
+    box_tokens = pe.embed_boxes(box * s.image_size)
+    prompt = seg_prompt_mlp(hidden_state).view(hidden_state.shape[0], -1, s.prompt_embed_dim)
+    sparse = torch.cat([box_tokens, prompt], dim=1)
+    dense = pe.no_mask_embed.weight.view(1, -1, 1, 1)
+    return sam_mask_decoder(image_embeddings, pe.dense_pe(), sparse, dense)

@@ -154,3 +154,78 @@ def stream_export(module, args, path, inputs, outputs, dynamic, fetch, opset, qu
         torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
                           opset_version=opset, export_params=False, do_constant_folding=False)
     inject(path, set(inputs), fetch, quantize_bits)
+
+
+def merge_parts(paths, out_path, outputs):
+    """Chains part graphs that meet by tensor name into one graph, the parts' external data appended into one
+    `out_path`.data (copied file to file, offsets shifted). Names a part shares with no other part get the
+    part's prefix, so two parts' internals never collide."""
+    import onnx
+    graphs = [onnx.load(p, load_external_data=False) for p in paths]
+    produced, consumed = {}, {}
+    for k, m in enumerate(graphs):
+        for o in m.graph.output:
+            produced[o.name] = k
+        for i in m.graph.input:
+            consumed.setdefault(i.name, []).append(k)
+    links = {n for n in produced if n in consumed}
+    top_inputs = {n for n in consumed if n not in produced}
+    shared = links | top_inputs | set(outputs)
+    merged = onnx.helper.make_graph([], "decoder", [], [])
+    location = os.path.basename(out_path) + ".data"
+    seen_inputs = set()
+    with open(out_path + ".data", "wb") as data:
+        for k, (m, p) in enumerate(zip(graphs, paths)):
+            g = m.graph
+
+            def rename(name, k=k):
+                return name if (not name or name in shared) else f"p{k}/{name}"
+            for node in g.node:
+                node.name = rename(node.name) if node.name else node.name
+                for i, x in enumerate(node.input):
+                    node.input[i] = rename(x)
+                for i, x in enumerate(node.output):
+                    node.output[i] = rename(x)
+                merged.node.append(node)
+            base = None
+            for t in g.initializer:
+                t.name = rename(t.name)
+                if t.data_location == onnx.TensorProto.EXTERNAL:
+                    if base is None:
+                        data.write(b"\0" * (-data.tell() % ALIGN))
+                        base = data.tell()
+                        with open(p + ".data", "rb") as src:
+                            while True:
+                                chunk = src.read(1 << 24)
+                                if not chunk:
+                                    break
+                                data.write(chunk)
+                    for e in t.external_data:
+                        if e.key == "offset":
+                            e.value = str(int(e.value) + base)
+                        elif e.key == "location":
+                            e.value = location
+                merged.initializer.append(t)
+            for i in g.input:
+                if i.name in top_inputs and i.name not in seen_inputs:
+                    seen_inputs.add(i.name)
+                    merged.input.append(i)
+            for o in g.output:
+                if o.name in outputs:
+                    merged.output.append(o)
+    order = {n: j for j, n in enumerate(outputs)}
+    outs = sorted(merged.output, key=lambda o: order[o.name])
+    del merged.output[:]
+    merged.output.extend(outs)
+    opsets = {}
+    for m in graphs:
+        for o in m.opset_import:
+            opsets[o.domain] = max(opsets.get(o.domain, 0), o.version)
+    model = onnx.helper.make_model(merged, opset_imports=[onnx.helper.make_opsetid(d, v) for d, v in opsets.items()],
+                                   producer_name="groundchat-import")
+    model.ir_version = graphs[0].ir_version
+    onnx.save(model, out_path)
+    for p in paths:
+        os.remove(p)
+        if os.path.exists(p + ".data"):
+            os.remove(p + ".data")

@@ -237,18 +237,26 @@ class ImportTest(unittest.TestCase):
         inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
         w = ref["model.vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight"].numpy()
         self.assertTrue(any(v.shape == w.T.shape and (v == w.T).all() for v in inits.values()))
-        self.assertTrue((inits["m.model.vision_tower.vision_model.embeddings.patch_embedding.weight"]
+        self.assertTrue((inits["v.embeddings.patch_embedding.weight"]
                          == ref["model.vision_tower.vision_model.embeddings.patch_embedding.weight"].numpy()).all())
         dec = onnx.load(os.path.join(out, "decoder.onnx"))
         nbits = [n for n in dec.graph.node if n.op_type == "MatMulNBits"]
         self.assertEqual(len(nbits), 7 * self.model.config.num_hidden_layers + 1)
         self.assertIn("com.microsoft", [o.domain for o in dec.opset_import])
         inits = {t.name: numpy_helper.to_array(t) for t in dec.graph.initializer}
-        q_proj = next(n for n in nbits if "layers.0/self_attn/q_proj" in n.input[1])
+        q_proj = next(n for n in nbits if "q_proj" in n.input[1])  # nodes in order: layer 0 first
         w = ref["model.layers.0.self_attn.q_proj.weight"].numpy()
         back = dequantize_blocks(inits[q_proj.input[1]], inits[q_proj.input[2]], 4, w.shape[1])
         self.assertLess(float(abs(back - w.T).max()), float(abs(w).max()) / 7)
         self.assertTrue(os.path.exists(os.path.join(out, "decoder.onnx.data")))
+        # the decoder was exported layer by layer and merged: one graph with the contract's I/O, no part files
+        layers = self.model.config.num_hidden_layers
+        self.assertEqual([i.name for i in dec.graph.input], ["inputs_embeds", "attention_mask", "position_ids"]
+                         + [f"past_key_values.{i}.{k}" for i in range(layers) for k in ("key", "value")])
+        self.assertEqual([o.name for o in dec.graph.output], ["logits", "hidden_states"]
+                         + [f"present.{i}.{k}" for i in range(layers) for k in ("key", "value")])
+        self.assertFalse([f for f in os.listdir(out) if ".part" in f])
+        onnx.checker.check_model(os.path.join(out, "decoder.onnx"))
 
     def test_reference_reproduces_the_fixture(self):
         """The committed fixture is what this code computes (regenerate with make_fixture.py when it changes)."""
