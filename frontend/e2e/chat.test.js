@@ -600,6 +600,19 @@ test('before and around the chat: a focusable Add image with a visible ring, no 
   }
 });
 
+test('each message shows when it was written; an answer can be copied', async () => {
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(BASE).origin });
+  const id = await page.evaluate(() => location.hash.slice(1));
+  const stored = await page.evaluate(async (id) => (await (await fetch(`/api/conversations/${id}`)).json()).messages, id);
+  // to the millisecond: a streamed message carries nanoseconds, the stored one microseconds
+  const times = await page.locator('.message time').evaluateAll((els) => els.map((e) => Date.parse(e.dateTime)));
+  assert.deepEqual(times, stored.map((m) => Date.parse(m.createdAt)), 'a time on every message');
+  const answer = stored.filter((m) => m.role === 'assistant').pop();
+  await page.locator('.message.assistant').last().getByRole('button', { name: 'Copy this answer' }).click();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), answer.text);
+  assert.equal(await page.locator('.message.assistant .message-copy').last().textContent(), 'Copied');
+});
+
 /**
  * Keeps the server's answer pool busy: `count` long answers ("describe the image" on the 8-object golden scene) in
  * other conversations, sent from the page like any other client; resolves once each is started or queued.

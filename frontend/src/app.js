@@ -481,6 +481,7 @@ function renderStoredMessage(m) {
   addToTurn(li, m.text, m.regions);
   renderText(li.querySelector('.message-text'), m.text || '', m.regions || []);
   if (m.role === 'assistant') renderLegend(li, m.regions || []);
+  renderFoot(li, m);
   const meta = li.querySelector('.message-meta');
   if (m.status === 'failed') meta.textContent = `Failed: ${m.errorReason || 'unknown reason'}`;
   else if (m.status === 'cancelled') meta.textContent = 'Stopped';
@@ -491,6 +492,38 @@ function renderStoredMessage(m) {
   if (m.role === 'assistant' && pts.length) { state.points = pts; stage.setPoints(pts); }
   attachPointHover(li, pts);
   return li;
+}
+
+/** When the message was written, and for an answer a Copy button (its text, [n] references included). */
+function renderFoot(li, m) {
+  const foot = document.createElement('div');
+  foot.className = 'message-foot';
+  if (m.createdAt) {
+    const time = document.createElement('time');
+    time.dateTime = m.createdAt;
+    time.textContent = new Date(m.createdAt).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    time.title = new Date(m.createdAt).toLocaleString();
+    foot.appendChild(time);
+  }
+  if (m.role === 'assistant' && m.text) {
+    const copy = document.createElement('button');
+    copy.type = 'button';
+    copy.className = 'btn-link message-copy';
+    copy.textContent = 'Copy';
+    copy.setAttribute('aria-label', 'Copy this answer');
+    copy.addEventListener('click', async () => {
+      try {
+        await navigator.clipboard.writeText(m.text);
+        copy.textContent = 'Copied';
+        setTimeout(() => { copy.textContent = 'Copy'; }, 1500);
+      } catch {
+        // the clipboard needs a secure page (HTTPS or localhost) and the person's permission
+        toast('The text could not be copied: this page may not reach the clipboard.');
+      }
+    });
+    foot.appendChild(copy);
+  }
+  if (foot.childElementCount) li.appendChild(foot);
 }
 
 // ---- turns and region lists --------------------------------------------------------------------
