@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from checkpoint import Checkpoint  # noqa: E402
 from nextchat import CLIP_MEAN, CLIP_STD, SAM_MEAN, SAM_STD, NextChat, NextChatConfig, mask_decode  # noqa: E402
 from stream import merge_parts, no_init, stream_export  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "training"))
+import export as training_export  # noqa: E402
+
 BUNDLE_VERSION = "3.0"
 OPSET = 17
 MAX_NEW_TOKENS = 64
@@ -33,9 +37,6 @@ SYSTEM = ("A chat between a curious user and an artificial intelligence assistan
           "detailed, and polite answers to the user's questions.")
 NEXTCHAT_TOKENS = {"image_patch": "<im_patch>", "image_start": "<im_start>", "image_end": "<im_end>",
                    "at": "<at>", "boxes": "<boxes>"}
-# the onnx exporter keeps every initializer inside the .onnx file up to protobuf's 2 GB limit; above this size
-# the weights go to a side file (a 7B decoder is ~27 GB in float32)
-EXTERNAL_ABOVE = 1 << 30
 
 
 # Each wrapper holds only the submodules its graph uses, and `names` maps its parameter names to the
@@ -52,15 +53,16 @@ class VisionEncoder(nn.Module):
         return self.p(self.v.select(pixel_values, self.layer))
 
 
-class EmbedTokens(nn.Module):
-    names = {"e.": "model.embed_tokens."}
+class Single(nn.Module):
+    """A part that is one submodule of the checkpoint (embed_tokens, loc_encoder/decoder, SAM's image encoder)."""
 
-    def __init__(self, m):
+    def __init__(self, module, checkpoint_prefix):
         super().__init__()
-        self.e = m.model.embed_tokens
+        self.s = module
+        self.names = {"s.": checkpoint_prefix}
 
-    def forward(self, input_ids):
-        return self.e(input_ids)
+    def forward(self, *args):
+        return self.s(*args)
 
 
 class Decoder(nn.Module):
@@ -114,39 +116,6 @@ class DecoderEpilogue(nn.Module):
         return self.head(hidden), hidden
 
 
-class BoxDecoder(nn.Module):
-    names = {"d.": "loc_decoder."}
-
-    def __init__(self, m):
-        super().__init__()
-        self.d = m.loc_decoder
-
-    def forward(self, hidden_state):
-        return self.d(hidden_state)
-
-
-class BoxEncoder(nn.Module):
-    names = {"e.": "loc_encoder."}
-
-    def __init__(self, m):
-        super().__init__()
-        self.e = m.loc_encoder
-
-    def forward(self, box):
-        return self.e(box)
-
-
-class MaskEncoder(nn.Module):
-    names = {"enc.": "sam.model.image_encoder."}
-
-    def __init__(self, m):
-        super().__init__()
-        self.enc = m.sam.model.image_encoder
-
-    def forward(self, mask_pixel_values):
-        return self.enc(mask_pixel_values)
-
-
 class MaskDecoder(nn.Module):
     names = {"mlp.": "seg_prompt_mlp.", "pe.": "sam.model.prompt_encoder.", "md.": "sam.model.mask_decoder."}
 
@@ -165,27 +134,15 @@ def checkpoint_name(module, name):
     raise KeyError(name)
 
 
-def param_bytes(module):
-    return sum(p.numel() * p.element_size() for p in module.parameters())
-
-
 def export(module, args, path, inputs, outputs, dynamic, stream=None, quantize_bits=None):
-    """stream: a Checkpoint to read the weights from one at a time (the module's own are left unloaded)."""
+    """stream: a Checkpoint to read the weights from one at a time (the module's own are left unloaded).
+    Unstreamed, torch writes external data by itself when a graph would pass protobuf's 2 GB."""
     if stream is not None:
         return stream_export(module, args, path, inputs, outputs, dynamic,
                              lambda n: stream.get(checkpoint_name(module, n)), OPSET, quantize_bits)
     module.eval()
-    big = param_bytes(module) > EXTERNAL_ABOVE
-    kwargs = {}
-    if big:
-        # torch 1.13 writes external data by itself when the proto would pass 2 GB; this flag exists on 1.x only
-        kwargs["use_external_data_format"] = True
-    try:
-        torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-                          opset_version=OPSET, do_constant_folding=True, **kwargs)
-    except TypeError:
-        torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-                          opset_version=OPSET, do_constant_folding=True)
+    torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+                      opset_version=OPSET, do_constant_folding=True)
 
 
 def export_all(m: NextChat, out, stream=None, quantize_bits=None):
@@ -197,7 +154,7 @@ def export_all(m: NextChat, out, stream=None, quantize_bits=None):
     with torch.no_grad():
         ex(VisionEncoder(m), (torch.randn(1, 3, v.image_size, v.image_size),), f"{out}/vision_encoder.onnx",
                ["pixel_values"], ["image_embeds"], {})
-        ex(EmbedTokens(m), (torch.tensor([[1, 2, 3]]),), f"{out}/embed_tokens.onnx", ["input_ids"],
+        ex(Single(m.model.embed_tokens, "model.embed_tokens."), (torch.tensor([[1, 2, 3]]),), f"{out}/embed_tokens.onnx", ["input_ids"],
                ["inputs_embeds"], {"input_ids": {0: "batch", 1: "sequence_length"},
                                    "inputs_embeds": {0: "batch", 1: "sequence_length"}})
         p, l = 5, 3
@@ -219,11 +176,11 @@ def export_all(m: NextChat, out, stream=None, quantize_bits=None):
             ex(Decoder(m), (*args, *past), f"{out}/decoder.onnx", names_in, names_out, dyn, quantize=True)
         else:
             export_decoder_in_parts(m, args, past, out, dyn, stream, quantize_bits)
-        ex(BoxDecoder(m), (torch.randn(2, d),), f"{out}/box_decoder.onnx", ["hidden_state"], ["box"],
+        ex(Single(m.loc_decoder, "loc_decoder."), (torch.randn(2, d),), f"{out}/box_decoder.onnx", ["hidden_state"], ["box"],
                {"hidden_state": {0: "N"}, "box": {0: "N"}})
-        ex(BoxEncoder(m), (torch.rand(2, 4),), f"{out}/box_encoder.onnx", ["box"], ["box_embedding"],
+        ex(Single(m.loc_encoder, "loc_encoder."), (torch.rand(2, 4),), f"{out}/box_encoder.onnx", ["box"], ["box_embedding"],
                {"box": {0: "N"}, "box_embedding": {0: "N"}})
-        ex(MaskEncoder(m), (torch.randn(1, 3, s.image_size, s.image_size),), f"{out}/mask_encoder.onnx",
+        ex(Single(m.sam.model.image_encoder, "sam.model.image_encoder."), (torch.randn(1, 3, s.image_size, s.image_size),), f"{out}/mask_encoder.onnx",
                ["mask_pixel_values"], ["image_embeddings"], {})
         ex(MaskDecoder(m), (torch.randn(1, s.prompt_embed_dim, s.grid, s.grid), torch.tensor([[0.2, 0.2, 0.6, 0.7]]),
                                 torch.randn(1, d)), f"{out}/mask_decoder.onnx",
@@ -311,8 +268,8 @@ def manifest(c: NextChatConfig, tok_spec, name, parameters):
                                          sp["boxes"]})},
         "prompt": {"format": "llava_v1", "system": SYSTEM,
                    "template": "{system} USER: {image} {user} ASSISTANT: {answer}</s>USER: {user} ASSISTANT:",
-                   "image": "<im_start>" + "<im_patch>" * 1 + "<im_end> with <im_patch> repeated image_tokens times; "
-                            "its rows are replaced by image_embeds; first user turn only",
+                   "image": "<im_start>, <im_patch> repeated dims.image_tokens times, <im_end>; the <im_patch> rows' "
+                            "embeddings are replaced by image_embeds; first user turn only",
                    "bos": True,
                    "tokenize": "the whole prompt string with tokenizer.json (NExT-Chat's added tokens strip the "
                                "spaces around them), <s> first",
@@ -324,23 +281,14 @@ def manifest(c: NextChatConfig, tok_spec, name, parameters):
 
 
 def genai_config(c: NextChatConfig, sp):
-    return {"model": {
-        "type": "llama", "context_length": c.max_position_embeddings, "vocab_size": c.vocab_size,
-        "bos_token_id": sp["bos"], "eos_token_id": sp["eos"], "pad_token_id": sp["pad"],
-        "decoder": {"filename": "decoder.onnx", "hidden_size": c.hidden_size,
-                    "num_attention_heads": c.num_attention_heads, "num_key_value_heads": c.num_key_value_heads,
-                    "num_hidden_layers": c.num_hidden_layers, "head_size": c.head_dim,
-                    "inputs": {"inputs_embeds": "inputs_embeds", "attention_mask": "attention_mask",
-                               "position_ids": "position_ids", "past_key_names": "past_key_values.%d.key",
-                               "past_value_names": "past_key_values.%d.value"},
-                    "outputs": {"logits": "logits", "present_key_names": "present.%d.key",
-                                "present_value_names": "present.%d.value"}},
-        "embedding": {"filename": "embed_tokens.onnx", "inputs": {"input_ids": "input_ids"},
-                      "outputs": {"embeddings": "inputs_embeds"}},
-        "vision": {"filename": "vision_encoder.onnx", "inputs": {"pixel_values": "pixel_values"},
-                   "outputs": {"image_features": "image_embeds"}}},
-        "search": {"max_length": c.max_position_embeddings, "do_sample": False, "num_beams": 1, "temperature": 1.0,
-                   "top_k": 1, "top_p": 1.0}}
+    """The training exporter's genai_config (same I/O names), for a LLaMA decoder."""
+    cfg = SimpleNamespace(max_seq=c.max_position_embeddings, vocab=c.vocab_size, hidden=c.hidden_size,
+                          heads=c.num_attention_heads, layers=c.num_hidden_layers, head_dim=c.head_dim)
+    ids = {"<user>": sp["bos"], "<end>": sp["eos"], "<pad>": sp["pad"]}
+    g = training_export.genai_config(SimpleNamespace(config=cfg), SimpleNamespace(id=ids.__getitem__))
+    g["model"]["type"] = "llama"
+    g["model"]["decoder"]["num_key_value_heads"] = c.num_key_value_heads
+    return g
 
 
 def load_model(checkpoint_dir, sam_file=None, vision_heads=None, stream=False):
