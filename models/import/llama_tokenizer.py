@@ -102,6 +102,7 @@ class LlamaTokenizer:
         # longest first, so "<im_start>" is not cut by a shorter added token that prefixes it
         self.added = sorted((a["content"] for a in spec["added_tokens"]), key=len, reverse=True)
         self.strip = {a["content"]: (a.get("lstrip", False), a.get("rstrip", False)) for a in spec["added_tokens"]}
+        self.special = {a["content"] for a in spec["added_tokens"] if a.get("special")}
         self.bos = self.vocab.get("<s>")
 
     @staticmethod
@@ -156,19 +157,28 @@ class LlamaTokenizer:
         return ids
 
     def decode(self, ids, skip_special=True):
-        out, pending = [], bytearray()
+        """tokenizers' decode: special added tokens dropped when skip_special; runs of <0xXX> become their UTF-8
+        text, or one U+FFFD per byte token when the run is not valid UTF-8 (the ByteFallback decoder)."""
+        out, pending = [], []
+
+        def flush():
+            raw = bytes(pending)
+            try:
+                out.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                out.append("\ufffd" * len(pending))
+            pending.clear()
         for i in ids:
             t = self.inv[i]
             if t.startswith("<0x") and len(t) == 6:
                 pending.append(int(t[3:5], 16))
                 continue
             if pending:
-                out.append(pending.decode("utf-8", errors="replace"))
-                pending = bytearray()
-            if skip_special and t in ("<unk>", "<s>", "</s>"):
+                flush()
+            if skip_special and t in self.special:
                 continue
             out.append(t.replace(SPIECE, " "))
         if pending:
-            out.append(pending.decode("utf-8", errors="replace"))
+            flush()
         s = "".join(out)
         return s[1:] if s.startswith(" ") else s

@@ -158,7 +158,7 @@ class Reference:
                      "mask_image_embeddings": sam_embed}
 
     def text(self, tokens):
-        return self.tok.decode(tokens, skip_special=True)
+        return self.tok.decode(tokens, skip_special=False)
 
 
 def from_checkpoint(checkpoint_dir):

@@ -93,6 +93,14 @@ class TokenizerTest(unittest.TestCase):
         ids = self.tok.encode("猫", add_bos=False)
         self.assertEqual([self.tok.inv[i] for i in ids][1:], ["<0xE7>", "<0x8C>", "<0xAB>"])
 
+    def test_decode_like_tokenizers(self):
+        v = self.tok.vocab
+        # a byte run that is not UTF-8 gives one U+FFFD per byte token (tokenizers' ByteFallback decoder)
+        self.assertEqual(self.tok.decode([v["<0xE7>"], v["<0x8C>"], v["\u2581the"]], skip_special=False), "\ufffd\ufffd the")
+        ids = self.tok.encode("the <at> <boxes>", add_bos=False)
+        self.assertEqual(self.tok.decode(ids, skip_special=True), "the")
+        self.assertEqual(self.tok.decode(ids, skip_special=False), "the<at><boxes>")
+
     def test_added_tokens_strip_spaces(self):
         v = self.tok.vocab
         ids = self.tok.encode("Answer: <at> <boxes>.", add_bos=False)
