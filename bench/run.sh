@@ -5,11 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS="${1:-30}"; THREADS="${2:-2}"; BUNDLE="${3:-models/candidate}"
-mvn -B -q -DskipTests -DskipNpm=true compile dependency:build-classpath -Dmdep.outputFile=target/bench-classpath.txt
-# only what the engine needs: the full test classpath made this JVM crash at start (seen 2026-11-25, not analysed)
-CP="target/classes:$(tr ':' '\n' < target/bench-classpath.txt | grep -E 'onnxruntime|jackson' | paste -sd:)"
-mkdir -p target/bench bench/results
-javac -d target/bench -cp "$CP" bench/EngineBenchmark.java
+source bench/classpath.sh
 java -cp "target/bench:$CP" org.groundchat.inference.EngineBenchmark "$BUNDLE" "$BUNDLE/golden/case1.png" \
   "$RUNS" "$THREADS" | tee bench/results/java-onnxruntime.json
 if [ -f "$BUNDLE/pytorch_model.pt" ]; then

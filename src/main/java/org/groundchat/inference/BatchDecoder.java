@@ -26,7 +26,7 @@ import java.util.Map;
  * <p>Padding changes nothing but rounding: each row's result equals its batch-1 result bit for bit when its padding
  * is a multiple of 4 columns (measured on this AVX2 CPU with ONNX Runtime 1.29: the softmax's vectorized sum puts
  * column j in lane j mod 4), and within a few 1e-6 otherwise. Batched rows without padding are bit-identical.
- * Not thread-safe: the batching thread owns it.
+ * Not thread-safe: the caller driving the batch owns it ({@link DecodeBatcher}).
  */
 final class BatchDecoder implements AutoCloseable {
     /** A step's output rows, in row order: logits [B, V] and hidden states [B, D]. */
@@ -46,7 +46,7 @@ final class BatchDecoder implements AutoCloseable {
     }
 
     private final OnnxBundle b;
-    private final int layers, heads, headDim, hidden, vocab;
+    private final BundleManifest.Dims dims;
     private final List<Row> rows = new ArrayList<>();
     /** The rows as laid out in {@link #previous} (its past length is {@link #previousColumns}). */
     private List<Row> previousRows = List.of();
@@ -56,11 +56,7 @@ final class BatchDecoder implements AutoCloseable {
 
     BatchDecoder(OnnxBundle bundle, BundleManifest.Dims dims) {
         this.b = bundle;
-        this.layers = dims.layers();
-        this.heads = dims.heads();
-        this.headDim = dims.headDim();
-        this.hidden = dims.hidden();
-        this.vocab = dims.vocab();
+        this.dims = dims;
     }
 
     int size() { return rows.size(); }
@@ -94,7 +90,7 @@ final class BatchDecoder implements AutoCloseable {
         try {
             Map<String, OnnxTensorLike> in = new HashMap<>();
             int columns = changed ? rebuild(in, created) : reuse(in);
-            OnnxTensor x = Tensors.floats(b.env, embeds, n, 1, hidden);
+            OnnxTensor x = Tensors.floats(b.env, embeds, n, 1, dims.hidden());
             created.add(x);
             in.put("inputs_embeds", x);
             long[] mask = new long[n * (columns + 1)];
@@ -126,7 +122,7 @@ final class BatchDecoder implements AutoCloseable {
 
     /** Same rows as the last step: its present tensors are this step's past. */
     private int reuse(Map<String, OnnxTensorLike> in) {
-        for (int i = 0; i < layers; i++) {
+        for (int i = 0; i < dims.layers(); i++) {
             for (String kind : new String[] {"key", "value"}) {
                 in.put("past_key_values." + i + "." + kind, (OnnxTensor) previous.get("present." + i + "." + kind).orElseThrow());
             }
@@ -141,8 +137,8 @@ final class BatchDecoder implements AutoCloseable {
         for (Row r : rows) columns = Math.max(columns, r.length);
         Map<Object, Integer> oldIndex = new IdentityHashMap<>();
         for (int i = 0; i < previousRows.size(); i++) oldIndex.put(previousRows.get(i).key, i);
-        int span = columns * headDim;
-        for (int layer = 0; layer < layers; layer++) {
+        int heads = dims.heads(), headDim = dims.headDim(), span = columns * headDim;
+        for (int layer = 0; layer < dims.layers(); layer++) {
             for (String kind : new String[] {"key", "value"}) {
                 String name = "present." + layer + "." + kind;
                 // a direct buffer, so ONNX Runtime reads it in place; fresh memory is zero, the padding's value

@@ -12,11 +12,16 @@ import java.util.logging.Logger;
 import org.groundchat.inference.GenerationEvents.GenerationResult;
 
 /**
- * Continuous batching: one thread decodes every answer that is running at the same time, one {@code decoder.onnx}
+ * Continuous batching: every answer running at the same time is decoded by one thread, one {@code decoder.onnx}
  * call per step for all of them ({@link BatchDecoder}), the heads batched per image ({@link HeadCalls}). Answers
- * join and leave between steps. Callers block in {@link #run} as before; the prompt was prefilled on their own
- * thread. Listener callbacks of batched answers run on the batching thread, so a slow listener slows every answer
- * in the batch.
+ * join and leave between steps; more than {@code maxBatch} wait for a place.
+ *
+ * <p>No thread of its own: the callers blocked in {@link #run} take turns as the <i>driver</i>. The first caller
+ * drives the batch (everyone's steps) until its own answer ends, then hands the batch to a caller still waiting.
+ * So a lone answer runs entirely on its caller's thread, as before batching, with no hand-over between threads
+ * (on a loaded machine each wake-up of another thread costs a scheduler slice). Listener callbacks after
+ * {@code onEncoded} run on the driver's thread, which may be another caller's: they must not block, and must not
+ * call {@code generate} (it would wait for itself).
  *
  * <p>Failures stay with their answer: an exception from one answer's routing or listener fails that answer only
  * (its caller gets the exception); a failing head call fails the answers of that image; only a failing decoder call
@@ -25,19 +30,21 @@ import org.groundchat.inference.GenerationEvents.GenerationResult;
 final class DecodeBatcher implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(DecodeBatcher.class.getName());
 
-    /** An answer handed to the batching thread, with its prefilled cache and the caller's pending result. */
+    /** An answer handed to the batch, with its prefilled cache and the caller's pending result. */
     private record Entry(AnswerSequence seq, KvCacheDecoder prefilled, CompletableFuture<GenerationResult> done) {}
 
     private final GroundingEngine engine;
     private final OnnxBundle onnx;
     private final BundleManifest.Dims dims;
     private final int maxBatch;
-    /** Guarded by {@code this}: handed over by callers, taken by the batching thread. */
+    // guarded by this: answers not admitted yet, whether a caller drives, the test pause, the engine closing
     private final ArrayDeque<Entry> waiting = new ArrayDeque<>();
-    private boolean paused, closed;
-    private Thread thread;
+    private boolean driving, paused, closed;
+    // only the driver of the moment touches these (each hand-over goes through the lock)
+    private final List<Entry> active = new ArrayList<>();
+    private BatchDecoder batch;
 
-    // what the batching thread saw, for tests and benchmarks: calls, rows decoded, the largest batch
+    // what the driver saw, for tests and benchmarks: calls, rows decoded, the largest batch
     private final AtomicLong decoderCalls = new AtomicLong(), rowsDecoded = new AtomicLong(), maxRows = new AtomicLong();
 
     DecodeBatcher(GroundingEngine engine, OnnxBundle onnx, BundleManifest.Dims dims, int maxBatch) {
@@ -45,26 +52,51 @@ final class DecodeBatcher implements AutoCloseable {
         this.onnx = onnx;
         this.dims = dims;
         this.maxBatch = maxBatch;
+        this.batch = new BatchDecoder(onnx, dims);
     }
 
-    /** Decodes a prefilled answer together with the others running now; blocks until it ends. */
+    /**
+     * Decodes a prefilled answer together with the others running now; blocks until it ends (not interruptible,
+     * like a batch-1 answer; an interrupt is kept for the caller).
+     */
     GenerationResult run(AnswerSequence seq, KvCacheDecoder prefilled) {
-        CompletableFuture<GenerationResult> done = new CompletableFuture<>();
+        Entry me = new Entry(seq, prefilled, new CompletableFuture<>());
+        boolean interrupted = false;
         synchronized (this) {
             if (closed) {
                 prefilled.close();
                 throw new InferenceException("The engine is closed.");
             }
-            waiting.add(new Entry(seq, prefilled, done));
-            if (thread == null) {
-                thread = new Thread(this::loop, "groundchat-decode-batch");
-                thread.setDaemon(true);
-                thread.start();
-            }
-            notifyAll();
+            waiting.add(me);
+            notifyAll(); // a paused driver counts waiters
         }
         try {
-            return done.join();
+            while (!me.done.isDone()) {
+                synchronized (this) {
+                    while (driving && !me.done.isDone()) {
+                        try {
+                            wait();
+                        } catch (InterruptedException e) {
+                            interrupted = true;
+                        }
+                    }
+                    if (me.done.isDone()) break;
+                    driving = true;
+                }
+                try {
+                    interrupted |= drive(me);
+                } finally {
+                    synchronized (this) {
+                        driving = false;
+                        notifyAll(); // the next waiting caller takes over the batch
+                    }
+                }
+            }
+        } finally {
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+        try {
+            return me.done.join();
         } catch (CompletionException e) {
             if (e.getCause() instanceof RuntimeException r) throw r;
             if (e.getCause() instanceof Error err) throw err;
@@ -89,48 +121,61 @@ final class DecodeBatcher implements AutoCloseable {
         notifyAll();
     }
 
-    private void loop() {
-        List<Entry> active = new ArrayList<>();
-        List<Entry> cancelled;
-        BatchDecoder batch = new BatchDecoder(onnx, dims);
-        try {
-            while (true) {
-                synchronized (this) {
-                    while (!closed && (paused || active.isEmpty() && waiting.isEmpty())) wait();
-                    if (closed) break;
-                    while (active.size() < maxBatch && !waiting.isEmpty()) {
-                        Entry e = waiting.poll();
-                        active.add(e);
-                        batch.join(e.seq, e.prefilled);
-                    }
-                    cancelled = takeCancelledWaiters();
-                }
-                cancelled.forEach(DecodeBatcher::endCancelled);
-                try {
-                    step(active, batch);
-                } catch (RuntimeException | Error e) { // the decoder call: the whole step's batch fails
-                    LOG.log(Level.WARNING, "batched decoder step failed for " + active.size() + " answers", e);
-                    for (Entry a : active) a.done.completeExceptionally(e);
-                    active.clear();
-                    batch.close();
-                    batch = new BatchDecoder(onnx, dims);
-                }
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        } finally {
-            InferenceException closing = new InferenceException("The engine was closed.");
-            for (Entry a : active) a.done.completeExceptionally(closing);
-            batch.close();
+    /** Steps the batch until {@code me} has ended; returns whether the thread was interrupted meanwhile. */
+    private boolean drive(Entry me) {
+        boolean interrupted = false;
+        while (!me.done.isDone()) {
+            List<Entry> cancelled;
             synchronized (this) {
-                thread = null; // a later answer starts a new thread, unless the engine is closed
-                for (Entry e : waiting) {
-                    e.prefilled.close();
-                    e.done.completeExceptionally(closing);
+                while (paused && !closed) {
+                    try {
+                        wait();
+                    } catch (InterruptedException e) {
+                        interrupted = true;
+                    }
                 }
-                waiting.clear();
+                if (closed) {
+                    failAll(new InferenceException("The engine was closed."));
+                    break;
+                }
+                while (active.size() < maxBatch && !waiting.isEmpty()) {
+                    Entry e = waiting.poll();
+                    active.add(e);
+                    batch.join(e.seq, e.prefilled);
+                }
+                cancelled = takeCancelledWaiters();
+            }
+            cancelled.forEach(DecodeBatcher::endCancelled);
+            boolean ended = !cancelled.isEmpty();
+            try {
+                ended |= step();
+            } catch (RuntimeException | Error e) { // the decoder call: the whole step's batch fails
+                LOG.log(Level.WARNING, "batched decoder step failed for " + active.size() + " answers", e);
+                for (Entry a : active) a.done.completeExceptionally(e);
+                active.clear();
+                batch.close();
+                batch = new BatchDecoder(onnx, dims);
+                ended = true;
+            }
+            if (ended) {
+                synchronized (this) {
+                    notifyAll(); // their callers wait on this lock: they return now, not when the driver does
+                }
             }
         }
+        return interrupted;
+    }
+
+    /** Ends every answer, running or waiting (guarded by {@code this}, no step in progress). */
+    private void failAll(RuntimeException why) {
+        for (Entry a : active) a.done.completeExceptionally(why);
+        active.clear();
+        batch.close();
+        for (Entry e : waiting) {
+            e.prefilled.close();
+            e.done.completeExceptionally(why);
+        }
+        waiting.clear();
     }
 
     /** Answers still waiting for a place that were cancelled: they end without joining (guarded by {@code this}). */
@@ -146,7 +191,7 @@ final class DecodeBatcher implements AutoCloseable {
         return out;
     }
 
-    /** Ends a cancelled waiter outside the lock (its listener gets onDone on this thread). */
+    /** Ends a cancelled waiter outside the lock (its listener gets onDone on the driver's thread). */
     private static void endCancelled(Entry e) {
         e.prefilled.close();
         try {
@@ -157,8 +202,11 @@ final class DecodeBatcher implements AutoCloseable {
         }
     }
 
-    /** One step: every active answer feeds one embedding; ended and failed answers leave the batch. */
-    private void step(List<Entry> active, BatchDecoder batch) {
+    /**
+     * One step: every active answer feeds one embedding; ended and failed answers leave the batch. Returns whether
+     * any answer ended.
+     */
+    private boolean step() {
         int d = dims.hidden(), v = dims.vocab();
         List<Entry> rows = new ArrayList<>(active.size());
         List<float[]> inputs = new ArrayList<>(active.size());
@@ -177,8 +225,8 @@ final class DecodeBatcher implements AutoCloseable {
             inputs.add(in);
             rows.add(e);
         }
-        active.retainAll(rows);
-        if (rows.isEmpty()) return;
+        boolean ended = active.retainAll(rows);
+        if (rows.isEmpty()) return ended; // the ended answers left; nobody to decode
         if (!batch.keys().equals(rows.stream().map(Entry::seq).toList())) {
             throw new IllegalStateException("batch rows out of order"); // leave/join keep the order: a bug if not
         }
@@ -206,7 +254,7 @@ final class DecodeBatcher implements AutoCloseable {
                 leave(e, batch, t);
             }
         }
-        active.removeIf(e -> e.done.isDone());
+        return active.removeIf(e -> e.done.isDone()) || ended;
     }
 
     /** An answer leaves the batch: ended (failure null) or failed; its caller wakes up. */
@@ -219,19 +267,22 @@ final class DecodeBatcher implements AutoCloseable {
         }
     }
 
+    /** Ends the answers in flight (they fail: the engine is closing); returns once no caller is decoding. */
     @Override
     public void close() {
-        Thread t;
+        boolean interrupted = false;
         synchronized (this) {
             closed = true;
             notifyAll();
-            t = thread;
+            while (driving) { // the driver fails everything after its current step
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            failAll(new InferenceException("The engine was closed."));
         }
-        if (t == null || t == Thread.currentThread()) return;
-        try {
-            t.join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        if (interrupted) Thread.currentThread().interrupt();
     }
 }

@@ -13,8 +13,8 @@ import java.nio.file.Path;
  * @param intraOpThreads   ONNX Runtime intra-op threads of the image-sized models (vision encoder, mask decoder,
  *                         proposal head); 0 lets ORT choose. The per-token models always use one thread.
  * @param maxBatch         how many answers running at the same time share one decoder call per step (continuous
- *                         batching on one batching thread; more wait for a place); 1 runs every answer on its
- *                         caller's thread with its own decoder calls, as before batching existed
+ *                         batching, driven by one of the waiting callers; more wait for a place); 1 runs every
+ *                         answer on its caller's thread with its own decoder calls, as before batching existed
  */
 public record EngineOptions(Path bundleDir, boolean useCuda, int featureCacheSize, long maxImagePixels,
                             long maxImageBytes, int intraOpThreads, int maxBatch) {

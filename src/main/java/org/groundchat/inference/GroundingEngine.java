@@ -146,9 +146,10 @@ public final class GroundingEngine implements AutoCloseable {
 
     /**
      * Generates one answer, reporting events to the listener as they happen; blocks until it ends. The image encode
-     * and the prompt prefill run on the calling thread. With batching on, the decoding steps run on the batching
-     * thread together with the other answers in flight, and so do the listener's callbacks after
-     * {@code onEncoded}: a listener must not block, and must not call {@code generate} itself.
+     * and the prompt prefill run on the calling thread. With batching on, the decoding steps run together with the
+     * other answers in flight, on the thread of whichever caller drives the batch (this one when it is alone), and so
+     * do the listener's callbacks after {@code onEncoded}: a listener must not block, and must not call
+     * {@code generate} itself.
      */
     public GenerationResult generate(GenerationRequest req, GenerationListener listener) {
         long t0 = System.nanoTime();
@@ -187,7 +188,7 @@ public final class GroundingEngine implements AutoCloseable {
         return captions;
     }
 
-    /** The batching thread's runner, or null when batching is off; tests read its counters. */
+    /** The batch runner, or null when batching is off; tests read its counters. */
     DecodeBatcher batcher() { return batcher; }
 
     // ---- model parts used by AnswerSequence, AnswerLoop and HeadCalls ----

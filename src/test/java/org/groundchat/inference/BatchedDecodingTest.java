@@ -144,22 +144,35 @@ class BatchedDecodingTest {
         GenerationResult firstAlone = single.generate(first, GenerationListener.NONE);
         GenerationResult lateAlone = single.generate(late, GenerationListener.NONE);
         long calls = batcher.decoderCalls();
-        CountDownLatch fifthWord = new CountDownLatch(1);
+        CountDownLatch fifthWord = new CountDownLatch(1), lateReturned = new CountDownLatch(1);
         int[] deltasWhenJoined = new int[1];
+        boolean[] lateBackWhileFirstRan = new boolean[1];
         GenerationListener pausesAtTheFifthWord = new GenerationListener() {
             int deltas;
 
             @Override public void onTextDelta(String delta) {
-                if (++deltas == 5) { // on the batching thread: it stops after this step
+                if (++deltas == 5) { // on the driving thread (this answer's caller): it stops after this step
                     batcher.pause();
                     deltasWhenJoined[0] = deltas;
                     fifthWord.countDown();
                 }
             }
+
+            @Override public void onDone(GenerationResult r) {
+                try { // the late answer ended long before: its caller must have its result without waiting for ours
+                    lateBackWhileFirstRan[0] = lateReturned.await(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
         };
         Future<GenerationResult> a = callers.submit(() -> batched.generate(first, pausesAtTheFifthWord));
         assertTrue(fifthWord.await(60, TimeUnit.SECONDS));
-        Future<GenerationResult> b = callers.submit(() -> batched.generate(late, GenerationListener.NONE));
+        Future<GenerationResult> b = callers.submit(() -> {
+            GenerationResult r = batched.generate(late, GenerationListener.NONE);
+            lateReturned.countDown();
+            return r;
+        });
         awaitWaiting(1);
         batcher.resume();
 
@@ -167,6 +180,7 @@ class BatchedDecodingTest {
         assertSameAnswer(firstAlone, firstBatched, "running answer");
         assertSameAnswer(lateAlone, lateBatched, "joining answer");
         assertEquals(5, deltasWhenJoined[0]);
+        assertTrue(lateBackWhileFirstRan[0], "the late answer's caller returned while the batch went on");
         long used = batcher.decoderCalls() - calls;
         assertTrue(used < firstBatched.completionTokens() + lateBatched.completionTokens(),
                 "the late answer shared the running answer's calls: " + used);
