@@ -67,6 +67,9 @@ class Checkpoint:
 
     def _file(self, kind, name):
         key = (kind, name)
+        if key not in self._open and kind == "bin":
+            # one .bin shard open at a time: torch < 2.1 cannot map it, so each open one costs its whole size
+            self.close_shards()
         if key not in self._open:
             path = os.path.join(self.dir, name)
             self._open[key] = SafetensorsFile(path) if kind == "st" else torch_load(path)
