@@ -8,7 +8,9 @@ tokenizer files (tokenizer.json, tokenizer_config.json, special_tokens_map.json,
 weights file named in config.json's sam_path (sam_vit_h_4b8939.pth, segment_anything's key names). Sizes: a
 2-layer LLaMA of width 64, a 2-layer CLIP ViT (width 128, 56 px, 14 px patches -> 16 image tokens), a 2-block
 SAM (width 32, 128 px -> 8x8 embeddings, one windowed and one global block).
-Random weights, except that the <at> row of lm_head is scaled so that greedy answers contain boxes.
+Random weights (deterministic per seed), with three nudges so the fixtures test something: lm_head x6 (logit gaps
+well above float error), loc_decoder's output bias mid-image (boxes inside the image), and the <at> row of lm_head
+aligned with the mean final hidden state so that greedy answers contain boxes.
 """
 from __future__ import annotations
 
