@@ -1,5 +1,6 @@
 package org.groundchat.api;
 
+import org.groundchat.chat.ChatException;
 import io.quarkus.security.identity.SecurityIdentity;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
@@ -43,7 +44,7 @@ public class AccountResource {
     @Path("/password")
     @Consumes(MediaType.APPLICATION_JSON)
     public Response changePassword(PasswordBody body) {
-        if (body == null) throw ApiException.badRequest("invalid_password", "Send {\"currentPassword\", \"newPassword\"}.");
+        if (body == null) throw ChatException.badRequest("invalid_password", "Send {\"currentPassword\", \"newPassword\"}.");
         accounts.changePassword(Caller.of(identity).accountId(), body.currentPassword(), body.newPassword());
         return Response.noContent().build();
     }

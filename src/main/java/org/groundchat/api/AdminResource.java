@@ -1,5 +1,6 @@
 package org.groundchat.api;
 
+import org.groundchat.chat.ChatException;
 import jakarta.annotation.security.RolesAllowed;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.Consumes;
@@ -36,7 +37,7 @@ public class AdminResource {
     @POST
     @Consumes(MediaType.APPLICATION_JSON)
     public Response create(CreateBody body) {
-        if (body == null) throw ApiException.badRequest("invalid_username", "Send {\"username\", \"password\", \"role\"}.");
+        if (body == null) throw ChatException.badRequest("invalid_username", "Send {\"username\", \"password\", \"role\"}.");
         return Response.status(201).entity(accounts.create(body.username(), body.password(), body.role())).build();
     }
 
@@ -44,7 +45,7 @@ public class AdminResource {
     @Path("/{id}")
     @Consumes(MediaType.APPLICATION_JSON)
     public Accounts.AccountJson update(@PathParam("id") String id, UpdateBody body) {
-        if (body == null) throw ApiException.badRequest("invalid_update", "Send {\"disabled\", \"role\", \"password\"}.");
+        if (body == null) throw ChatException.badRequest("invalid_update", "Send {\"disabled\", \"role\", \"password\"}.");
         return accounts.update(Ids.parse(id, "account"), body.disabled(), body.role(), body.password());
     }
 

@@ -1,5 +1,7 @@
 package org.groundchat.api;
 
+import org.groundchat.chat.Reasons;
+import org.groundchat.chat.ChatException;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import jakarta.inject.Inject;
 import jakarta.ws.rs.WebApplicationException;
@@ -27,10 +29,27 @@ public class ApiExceptionMappers {
                 .entity(Map.of("error", code, "reason", reason)).build();
     }
 
+    /** The HTTP status that says a core refusal of this kind. */
+    public static int status(ChatException.Kind kind) {
+        return switch (kind) {
+            case INVALID -> 400;
+            case UNAUTHENTICATED -> 401;
+            case FORBIDDEN -> 403;
+            case NOT_FOUND -> 404;
+            case CONFLICT -> 409;
+            case TOO_LARGE -> 413;
+            case UNSUPPORTED_MEDIA -> 415;
+            case UNPROCESSABLE -> 422;
+            case RATE_LIMITED -> 429;
+            case UNAVAILABLE -> 503;
+        };
+    }
+
     @ServerExceptionMapper
-    public Response api(ApiException e) {
-        if (e.retryAfterSeconds() == null) return error(e.status(), e.code(), e.reason());
-        return Response.status(e.status()).type(MediaType.APPLICATION_JSON_TYPE).header("Retry-After", e.retryAfterSeconds())
+    public Response api(ChatException e) {
+        int status = status(e.kind());
+        if (e.retryAfterSeconds() == null) return error(status, e.code(), e.reason());
+        return Response.status(status).type(MediaType.APPLICATION_JSON_TYPE).header("Retry-After", e.retryAfterSeconds())
                 .entity(Map.of("error", e.code(), "reason", e.reason(), "retryAfter", e.retryAfterSeconds())).build();
     }
 
@@ -99,7 +118,7 @@ public class ApiExceptionMappers {
     public Response unexpected(RuntimeException e) {
         if (DatabaseOutage.isCause(e)) {
             LOG.warnf("Request refused, database unavailable: %s", e.getMessage());
-            return api(ApiException.retryLater(503, DatabaseOutage.CODE, DatabaseOutage.REASON, RETRY_AFTER_SECONDS));
+            return api(ChatException.retryLater(ChatException.Kind.UNAVAILABLE, DatabaseOutage.CODE, DatabaseOutage.REASON, RETRY_AFTER_SECONDS));
         }
         LOG.error("Unexpected error", e);
         // the log has the details; the client gets no class names

@@ -1,10 +1,11 @@
 package org.groundchat.api;
 
+import org.groundchat.chat.ChatException;
 import io.quarkus.security.identity.SecurityIdentity;
 import jakarta.inject.Inject;
 import java.util.UUID;
 import org.groundchat.security.Caller;
-import org.groundchat.security.Quotas;
+import org.groundchat.chat.Quotas;
 import jakarta.ws.rs.Consumes;
 import jakarta.ws.rs.DELETE;
 import jakarta.ws.rs.GET;
@@ -21,8 +22,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.groundchat.api.json.ConversationJson;
-import org.groundchat.api.json.PageJson;
+import org.groundchat.chat.view.ConversationJson;
+import org.groundchat.chat.view.PageJson;
 import org.groundchat.chat.ConversationExport;
 import org.groundchat.chat.ConversationService;
 import org.groundchat.chat.Ids;
@@ -78,7 +79,7 @@ public class ConversationResource {
     @Path("/{id}")
     @Consumes(MediaType.APPLICATION_JSON)
     public ConversationJson rename(@PathParam("id") String id, RenameBody body) {
-        if (body == null) throw ApiException.badRequest("invalid_title", "Send {\"title\": \"...\"}.");
+        if (body == null) throw ChatException.badRequest("invalid_title", "Send {\"title\": \"...\"}.");
         return conversations.rename(Ids.parse(id, "conversation"), account(), body.title());
     }
 

@@ -1,5 +1,6 @@
 package org.groundchat.api;
 
+import org.groundchat.chat.ChatException;
 import io.quarkus.security.identity.SecurityIdentity;
 import jakarta.inject.Inject;
 import java.util.UUID;
@@ -18,7 +19,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.util.List;
 import java.util.Map;
-import org.groundchat.api.json.ImageJson;
+import org.groundchat.chat.view.ImageJson;
 import org.groundchat.chat.Ids;
 import org.groundchat.chat.ImageService;
 import org.groundchat.inference.DenseCaption;
@@ -45,7 +46,7 @@ public class ImageResource {
     @Consumes(MediaType.MULTIPART_FORM_DATA)
     @Produces(MediaType.APPLICATION_JSON)
     public Response upload(@RestForm("file") FileUpload file) throws IOException {
-        if (file == null) throw ApiException.badRequest("missing_file", "Send the image as multipart field 'file'.");
+        if (file == null) throw ChatException.badRequest("missing_file", "Send the image as multipart field 'file'.");
         ImageEntity e = images.upload(Files.readAllBytes(file.uploadedFile()), account());
         return Response.status(201).entity(ImageJson.of(e)).build();
     }

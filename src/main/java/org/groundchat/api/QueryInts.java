@@ -1,5 +1,7 @@
 package org.groundchat.api;
 
+import org.groundchat.chat.ChatException;
+
 /**
  * Integer query parameters read by hand: a framework-converted {@code int} answers "abc" with a bare 404, and a person
  * needs to hear which parameter was wrong and what range it takes.
@@ -16,6 +18,6 @@ final class QueryInts {
         } catch (NumberFormatException e) {
             // falls through to the same answer as an out-of-range number
         }
-        throw ApiException.badRequest("invalid_" + name, name + " must be a whole number between " + min + " and " + max + ".");
+        throw ChatException.badRequest("invalid_" + name, name + " must be a whole number between " + min + " and " + max + ".");
     }
 }

@@ -4,10 +4,9 @@ import io.quarkus.panache.common.Page;
 import io.quarkus.panache.common.Sort;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.transaction.Transactional;
-import org.groundchat.api.ApiException;
-import org.groundchat.api.json.ConversationJson;
-import org.groundchat.api.json.MessageJson;
-import org.groundchat.api.json.PageJson;
+import org.groundchat.chat.view.ConversationJson;
+import org.groundchat.chat.view.MessageJson;
+import org.groundchat.chat.view.PageJson;
 import org.groundchat.persistence.ConversationEntity;
 import org.groundchat.persistence.ImageEntity;
 import org.groundchat.persistence.MessageEntity;
@@ -30,10 +29,10 @@ public class ConversationService {
         c.id = UUID.randomUUID();
         c.title = checkTitle(title == null || title.isBlank() ? "New conversation" : title);
         if (owner != null && owner.length() > MAX_OWNER) {
-            throw ApiException.badRequest("invalid_owner", "The owner is longer than " + MAX_OWNER + " characters.");
+            throw ChatException.badRequest("invalid_owner", "The owner is longer than " + MAX_OWNER + " characters.");
         }
         if (owner != null && ControlCharacters.in(owner)) {
-            throw ApiException.badRequest("invalid_owner", "The owner must not contain control characters.");
+            throw ChatException.badRequest("invalid_owner", "The owner must not contain control characters.");
         }
         c.owner = owner;
         c.accountId = account;
@@ -49,9 +48,9 @@ public class ConversationService {
 
     @Transactional
     public PageJson<ConversationJson> list(UUID account, int page, int size) {
-        if (page < 0) throw ApiException.badRequest("invalid_page", "page must be >= 0.");
+        if (page < 0) throw ChatException.badRequest("invalid_page", "page must be >= 0.");
         if (size < 1 || size > MAX_PAGE_SIZE) {
-            throw ApiException.badRequest("invalid_size", "size must be between 1 and " + MAX_PAGE_SIZE + ".");
+            throw ChatException.badRequest("invalid_size", "size must be between 1 and " + MAX_PAGE_SIZE + ".");
         }
         var query = ConversationEntity.find("accountId", Sort.descending("updatedAt").and("id"), account);
         List<ConversationJson> items = query.page(Page.of(page, size)).<ConversationEntity>list().stream()
@@ -73,8 +72,8 @@ public class ConversationService {
         return c;
     }
 
-    private static ApiException unknown(UUID id) {
-        return ApiException.notFound("unknown_conversation", "No conversation with id '" + id + "'.");
+    private static ChatException unknown(UUID id) {
+        return ChatException.notFound("unknown_conversation", "No conversation with id '" + id + "'.");
     }
 
     @Transactional
@@ -100,7 +99,7 @@ public class ConversationService {
     @Transactional
     public ConversationJson rename(UUID id, UUID account, String title) {
         ConversationEntity c = requireOwned(id, account);
-        if (title == null || title.isBlank()) throw ApiException.badRequest("invalid_title", "The title must not be empty.");
+        if (title == null || title.isBlank()) throw ChatException.badRequest("invalid_title", "The title must not be empty.");
         c.title = checkTitle(title);
         c.updatedAt = Instant.now();
         return ConversationJson.summary(c);
@@ -134,10 +133,10 @@ public class ConversationService {
     private static String checkTitle(String title) {
         String t = title.strip();
         if (t.length() > MAX_TITLE) {
-            throw ApiException.badRequest("invalid_title", "The title is longer than " + MAX_TITLE + " characters.");
+            throw ChatException.badRequest("invalid_title", "The title is longer than " + MAX_TITLE + " characters.");
         }
         if (ControlCharacters.in(t)) {
-            throw ApiException.badRequest("invalid_title", "The title must not contain control characters.");
+            throw ChatException.badRequest("invalid_title", "The title must not contain control characters.");
         }
         return t;
     }

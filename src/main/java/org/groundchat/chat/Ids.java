@@ -1,6 +1,5 @@
 package org.groundchat.chat;
 
-import org.groundchat.api.ApiException;
 
 import java.util.UUID;
 
@@ -14,7 +13,7 @@ public final class Ids {
         } catch (IllegalArgumentException | NullPointerException e) {
             // the id is echoed so a person sees the typo, but never its control characters (NUL, escapes)
             String shown = id == null ? "" : id.replaceAll("\\p{Cntrl}", "?");
-            throw ApiException.notFound("unknown_" + what, "No " + what + " with id '" + shown + "'.");
+            throw ChatException.notFound("unknown_" + what, "No " + what + " with id '" + shown + "'.");
         }
     }
 }

@@ -5,7 +5,6 @@ import jakarta.annotation.PostConstruct;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.transaction.Transactional;
 import jakarta.inject.Inject;
-import org.groundchat.api.ApiException;
 import org.groundchat.inference.DecodedImage;
 import org.groundchat.inference.ImageDecoder;
 import org.groundchat.inference.ImageRejectedException;
@@ -22,7 +21,6 @@ import java.util.UUID;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
-import org.groundchat.security.Quotas;
 
 /** Validates and stores uploaded images; identical bytes map to one stored image. */
 @ApplicationScoped
@@ -70,9 +68,9 @@ public class ImageService {
     }
 
     private ImageEntity storeBytes(byte[] bytes) {
-        if (bytes == null || bytes.length == 0) throw ApiException.badRequest("empty_file", "The uploaded file is empty.");
+        if (bytes == null || bytes.length == 0) throw ChatException.badRequest("empty_file", "The uploaded file is empty.");
         if (bytes.length > limits.maxBytes()) {
-            throw new ApiException(413, "image_too_large", "The file has " + bytes.length
+            throw new ChatException(ChatException.Kind.TOO_LARGE, "image_too_large", "The file has " + bytes.length
                     + " bytes; the limit is " + limits.maxBytes() + " bytes.");
         }
         // identical bytes were decoded and checked when first stored: no second decode
@@ -80,7 +78,7 @@ public class ImageService {
         if (known != null) return known;
         long pixels = headerPixels(bytes);
         if (pixels > limits.maxPixels()) {
-            throw new ApiException(413, "image_too_large", "The image has " + pixels
+            throw new ChatException(ChatException.Kind.TOO_LARGE, "image_too_large", "The image has " + pixels
                     + " pixels; the limit is " + limits.maxPixels() + " pixels.");
         }
         DecodedImage decoded = decodeBounded(bytes);
@@ -109,12 +107,12 @@ public class ImageService {
             admitted = false;
         }
         if (!admitted) {
-            throw new ApiException(503, "busy", "Too many images are being read right now; try again in a moment.");
+            throw new ChatException(ChatException.Kind.UNAVAILABLE, "busy", "Too many images are being read right now; try again in a moment.");
         }
         try {
             return ImageDecoder.decode(bytes, limits.maxPixels());
         } catch (ImageRejectedException e) {
-            throw new ApiException(415, "not_an_image", e.getMessage());
+            throw new ChatException(ChatException.Kind.UNSUPPORTED_MEDIA, "not_an_image", e.getMessage());
         } finally {
             decodes.release();
         }
@@ -166,7 +164,7 @@ public class ImageService {
         if (inUse > 0) {
             String shows = inUse + (inUse == 1 ? " of your conversations shows" : " of your conversations show")
                     + " this image; delete " + (inUse == 1 ? "it" : "them") + " first.";
-            throw ApiException.conflict("image_in_use", force
+            throw ChatException.conflict("image_in_use", force
                     ? "Even with force, an image that a stored conversation shows is not deleted: " + shows : shows);
         }
         em.createNativeQuery("delete from image_owners where image_id = ?1 and account_id = ?2")
@@ -192,7 +190,7 @@ public class ImageService {
         boolean owned = e != null && account != null && ((Number) ImageEntity.getEntityManager().createNativeQuery(
                         "select count(*) from image_owners where image_id = ?1 and account_id = ?2")
                 .setParameter(1, id).setParameter(2, account).getSingleResult()).longValue() > 0;
-        if (!owned) throw ApiException.notFound("unknown_image", "No image with id '" + id + "'.");
+        if (!owned) throw ChatException.notFound("unknown_image", "No image with id '" + id + "'.");
         return e;
     }
 

@@ -1,4 +1,4 @@
-package org.groundchat.security;
+package org.groundchat.chat;
 
 import jakarta.enterprise.context.ApplicationScoped;
 import java.time.Clock;
@@ -6,7 +6,6 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
-import org.groundchat.api.ApiException;
 
 /**
  * Per-account limits on what costs the server: conversations created and images uploaded per minute (token buckets
@@ -48,7 +47,7 @@ public class Quotas {
         });
         if (waitMillis[0] > 0) {
             String what = rate == Rate.CONVERSATIONS ? "new conversations" : "uploads";
-            throw ApiException.rateLimited("Too many " + what + ": at most " + perMinute + " a minute.",
+            throw ChatException.rateLimited("Too many " + what + ": at most " + perMinute + " a minute.",
                     (int) Math.ceil(waitMillis[0] / 1000.0));
         }
     }
@@ -56,7 +55,7 @@ public class Quotas {
     /** Refuses an upload that would take the account's stored images over the limit. */
     public void checkStorage(long storedNow, long adding) {
         if (storedNow + adding > storedBytes) {
-            throw new ApiException(429, "quota_exceeded", "Your images would take " + (storedNow + adding)
+            throw new ChatException(ChatException.Kind.RATE_LIMITED, "quota_exceeded", "Your images would take " + (storedNow + adding)
                     + " bytes; the limit is " + storedBytes + " bytes. Delete conversations or images first.");
         }
     }
@@ -73,7 +72,7 @@ public class Quotas {
             return open + 1;
         });
         if (refused[0]) {
-            throw ApiException.rateLimited("Too many open connections: at most " + sockets + " per account.", 5);
+            throw ChatException.rateLimited("Too many open connections: at most " + sockets + " per account.", 5);
         }
     }
 

@@ -1,4 +1,4 @@
-package org.groundchat.api;
+package org.groundchat.chat;
 
 import java.util.Map;
 import java.util.regex.Matcher;

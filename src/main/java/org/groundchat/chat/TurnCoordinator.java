@@ -15,8 +15,7 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
-import org.groundchat.api.ApiException;
-import org.groundchat.api.json.MessageJson;
+import org.groundchat.chat.view.MessageJson;
 import org.groundchat.inference.CancellationToken;
 import org.groundchat.inference.GenerationEvents.FinishReason;
 import org.groundchat.inference.GenerationEvents.GenerationResult;
@@ -134,7 +133,7 @@ public class TurnCoordinator {
      * AnswerSlot)}.
      */
     public AnswerSlot holdAnswerSlot(UUID account) {
-        if (account == null) throw new ApiException(401, "unauthenticated", "Sign in first.");
+        if (account == null) throw new ChatException(ChatException.Kind.UNAUTHENTICATED, "unauthenticated", "Sign in first.");
         boolean[] refused = {false};
         accountAnswers.compute(account, (k, n) -> {
             int held = n == null ? 0 : n;
@@ -145,7 +144,7 @@ public class TurnCoordinator {
             return held + 1;
         });
         if (refused[0]) {
-            throw ApiException.rateLimited("You have " + answersPerAccount + " answers waiting or running, the most one "
+            throw ChatException.rateLimited("You have " + answersPerAccount + " answers waiting or running, the most one "
                     + "account may have at once; wait until one ends or stop one.", ANSWER_RETRY_SECONDS);
         }
         return new AnswerSlot(account);
@@ -177,7 +176,7 @@ public class TurnCoordinator {
         }
     }
 
-    /** Validates and stores a user turn, then queues its answer. Throws ApiException (nothing stored) on bad input. */
+    /** Validates and stores a user turn, then queues its answer. Throws ChatException (nothing stored) on bad input. */
     public Turn submitUserTurn(UUID conversationId, UUID account, TurnRequest req, TurnSink sink) {
         return submitUserTurn(conversationId, account, req, sink, null);
     }
@@ -250,7 +249,7 @@ public class TurnCoordinator {
     public void whileNoTurn(UUID conversationId, Runnable action) {
         Turn guard = new Turn(conversationId, (type, turnId, payload) -> { });
         if (active.putIfAbsent(conversationId, guard) != null) {
-            throw ApiException.conflict("turn_in_progress", "An answer is being generated; cancel it before deleting.");
+            throw ChatException.conflict("turn_in_progress", "An answer is being generated; cancel it before deleting.");
         }
         try {
             action.run();
@@ -266,7 +265,7 @@ public class TurnCoordinator {
     private Turn reserve(UUID conversationId, UUID account, TurnSink sink, AnswerSlot held) {
         Turn turn = new Turn(conversationId, sink);
         if (active.putIfAbsent(conversationId, turn) != null) {
-            throw ApiException.conflict("turn_in_progress", "An answer is still being generated in this conversation; "
+            throw ChatException.conflict("turn_in_progress", "An answer is still being generated in this conversation; "
                     + "wait for it or cancel it first.");
         }
         AnswerSlot slot = null;
@@ -274,7 +273,7 @@ public class TurnCoordinator {
             slot = held != null ? held : holdAnswerSlot(account);
             synchronized (waiting) {
                 if (admitted >= maxQueue) {
-                    throw new ApiException(503, "server_busy", "Too many answers are waiting (" + maxQueue + "); try again shortly.");
+                    throw new ChatException(ChatException.Kind.UNAVAILABLE, "server_busy", "Too many answers are waiting (" + maxQueue + "); try again shortly.");
                 }
                 admitted++;
             }
@@ -389,10 +388,10 @@ public class TurnCoordinator {
             boolean cancelled = r.finishReason() == FinishReason.CANCELLED;
             finish(turn, messageId, a.replaces(), cancelled ? "cancelled" : "complete", r, null, cancelled ? "cancelled" : null,
                     first, queueMs);
-        } catch (InferenceException | ApiException e) {
+        } catch (InferenceException | ChatException e) {
             LOG.infof("answer failed: %s", e.getMessage());
             endFailed(turn, new PendingEnding(messageId, a.replaces(), partial.toString(), e.getMessage()),
-                    e instanceof ApiException ae ? ae.code() : "generation_failed", e.getMessage());
+                    e instanceof ChatException ae ? ae.code() : "generation_failed", e.getMessage());
         } catch (RuntimeException e) {
             boolean outage = DatabaseOutage.isCause(e);
             if (outage) LOG.warnf("answer interrupted, database unavailable: %s", e.getMessage());
@@ -485,12 +484,12 @@ public class TurnCoordinator {
         List<PixelBox> out = new ArrayList<>();
         if (regions == null) return out;
         if (regions.size() > MAX_REGIONS) {
-            throw ApiException.badRequest("too_many_regions", "At most " + MAX_REGIONS + " regions per message.");
+            throw ChatException.badRequest("too_many_regions", "At most " + MAX_REGIONS + " regions per message.");
         }
         for (int i = 0; i < regions.size(); i++) {
             List<Double> b = regions.get(i);
             if (b == null || b.size() != 4 || b.stream().anyMatch(v -> v == null)) {
-                throw ApiException.badRequest("invalid_region", "Region #" + (i + 1) + " must be [x1, y1, x2, y2] in image pixels.");
+                throw ChatException.badRequest("invalid_region", "Region #" + (i + 1) + " must be [x1, y1, x2, y2] in image pixels.");
             }
             out.add(new PixelBox(b.get(0), b.get(1), b.get(2), b.get(3)));
         }
@@ -504,11 +503,11 @@ public class TurnCoordinator {
         int topK = o.topK() == null ? 0 : o.topK();
         int maxTokens = o.maxTokens() == null ? 0 : o.maxTokens();
         if (!Double.isFinite(temperature) || temperature < 0 || temperature > 5) {
-            throw ApiException.badRequest("invalid_options", "temperature must be between 0 and 5.");
+            throw ChatException.badRequest("invalid_options", "temperature must be between 0 and 5.");
         }
-        if (!Double.isFinite(topP) || topP <= 0 || topP > 1) throw ApiException.badRequest("invalid_options", "topP must be in (0, 1].");
-        if (topK < 0) throw ApiException.badRequest("invalid_options", "topK must be >= 0.");
-        if (maxTokens < 0 || maxTokens > 256) throw ApiException.badRequest("invalid_options", "maxTokens must be between 0 and 256.");
+        if (!Double.isFinite(topP) || topP <= 0 || topP > 1) throw ChatException.badRequest("invalid_options", "topP must be in (0, 1].");
+        if (topK < 0) throw ChatException.badRequest("invalid_options", "topK must be >= 0.");
+        if (maxTokens < 0 || maxTokens > 256) throw ChatException.badRequest("invalid_options", "maxTokens must be between 0 and 256.");
         return new GenerationOptions(temperature, topP, topK, maxTokens, o.seed() == null ? 0 : o.seed(),
                 o.masks() == null || o.masks(), o.points() == null || o.points());
     }

@@ -14,8 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
-import org.groundchat.api.ApiException;
-import org.groundchat.api.json.MessageJson;
+import org.groundchat.chat.view.MessageJson;
 import org.groundchat.inference.GenerationEvents.GenerationResult;
 import org.groundchat.inference.GroundingEngine;
 import org.groundchat.inference.GenerationEvents.MaskEvent;
@@ -59,10 +58,10 @@ public class TurnStore {
                                    List<PixelBox> drawn, boolean literal) {
         ConversationEntity c = ConversationService.requireOwned(conversationId, account);
         UUID imageId = requestedImage != null ? requestedImage : c.imageId;
-        if (imageId == null) throw ApiException.badRequest("image_required", "Upload an image first: this conversation has none.");
+        if (imageId == null) throw ChatException.badRequest("image_required", "Upload an image first: this conversation has none.");
         // a new image must be one the account uploaded; the conversation's current one was checked when it was set
         ImageEntity image = requestedImage != null ? ImageService.requireOwned(imageId, account) : ImageEntity.findById(imageId);
-        if (image == null) throw ApiException.notFound("unknown_image", "No image with id '" + imageId + "'.");
+        if (image == null) throw ChatException.notFound("unknown_image", "No image with id '" + imageId + "'.");
         for (int i = 0; i < drawn.size(); i++) RegionChecks.requireInside(drawn.get(i), image.width, image.height, i + 1);
         Set<Integer> existing = new HashSet<>();
         Map<Integer, UUID> regionMessage = new HashMap<>();
@@ -77,12 +76,12 @@ public class TurnStore {
             UUID messageId = regionMessage.get(number);
             MessageEntity owner = messageId == null ? null : MessageEntity.findById(messageId);
             if (owner != null && !imageId.equals(owner.imageId)) {
-                throw ApiException.badRequest("region_on_other_image", "Region [" + number
+                throw ChatException.badRequest("region_on_other_image", "Region [" + number
                         + "] belongs to another image of this conversation; refer to regions of the image you ask about.");
             }
         }
         if (!engine.fitsAlone(resolved.model())) {
-            throw ApiException.badRequest("text_too_long", "The message is too long for the model's context; shorten it.");
+            throw ChatException.badRequest("text_too_long", "The message is too long for the model's context; shorten it.");
         }
         MessageEntity m = newMessage(conversationId, MessageEntity.USER, imageId);
         m.displayText = resolved.display();
@@ -140,7 +139,7 @@ public class TurnStore {
     @Transactional
     public byte[] imageBytes(UUID imageId) {
         ImageEntity image = ImageEntity.findById(imageId);
-        if (image == null) throw ApiException.notFound("unknown_image", "No image with id '" + imageId + "'.");
+        if (image == null) throw ChatException.notFound("unknown_image", "No image with id '" + imageId + "'.");
         return image.content;
     }
 
@@ -230,7 +229,7 @@ public class TurnStore {
             byMessage.computeIfAbsent(r.messageId, k -> new ArrayList<>()).add(r);
         }
         MessageEntity current = all.stream().filter(m -> m.id.equals(userMessageId)).findFirst()
-                .orElseThrow(() -> ApiException.notFound("unknown_message", "The user message is gone."));
+                .orElseThrow(() -> ChatException.notFound("unknown_message", "The user message is gone."));
         List<PromptTurn> turns = new ArrayList<>();
         for (int i = 0; i + 1 < all.size(); i++) {
             MessageEntity u = all.get(i), a = all.get(i + 1);
@@ -255,19 +254,19 @@ public class TurnStore {
     public Accepted answerToRegenerate(UUID conversationId) {
         ConversationService.require(conversationId);
         List<MessageEntity> all = MessageEntity.ofConversation(conversationId);
-        if (all.isEmpty()) throw ApiException.badRequest("nothing_to_regenerate", "The conversation has no message yet.");
+        if (all.isEmpty()) throw ChatException.badRequest("nothing_to_regenerate", "The conversation has no message yet.");
         MessageEntity last = all.get(all.size() - 1);
         MessageEntity user = last;
         UUID replaces = null;
         if (MessageEntity.ASSISTANT.equals(last.role)) {
             if (MessageEntity.STREAMING.equals(last.status)) {
-                throw ApiException.conflict("turn_in_progress", "An answer is still being generated.");
+                throw ChatException.conflict("turn_in_progress", "An answer is still being generated.");
             }
             replaces = last.id;
             user = all.size() > 1 ? all.get(all.size() - 2) : null;
         }
         if (user == null || !MessageEntity.USER.equals(user.role)) {
-            throw ApiException.badRequest("nothing_to_regenerate", "There is no user message to answer again.");
+            throw ChatException.badRequest("nothing_to_regenerate", "There is no user message to answer again.");
         }
         return new Accepted(conversationId, user.id, user.imageId, MessageJson.of(user, RegionEntity.list("messageId", user.id)),
                 replaces);
@@ -291,7 +290,7 @@ public class TurnStore {
         try {
             for (int n : JSON.readValue(m.slotNumbers, int[].class)) {
                 RegionEntity r = byNumber.get(n);
-                if (r == null) throw ApiException.notFound("unknown_region", "Region [" + n + "] no longer exists.");
+                if (r == null) throw ChatException.notFound("unknown_region", "Region [" + n + "] no longer exists.");
                 boxes.add(new PixelBox(r.x1, r.y1, r.x2, r.y2));
             }
         } catch (JsonProcessingException e) {

@@ -5,7 +5,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.groundchat.api.ApiException;
 
 /**
  * Resolves region references in a user's text. {@code [n]} names an earlier region of the conversation, {@code #k}
@@ -28,11 +27,11 @@ public final class UserText {
      */
     public static String checked(String text) {
         String t = text == null ? "" : text.strip();
-        if (t.isEmpty()) throw ApiException.badRequest("empty_text", "The message text is empty.");
+        if (t.isEmpty()) throw ChatException.badRequest("empty_text", "The message text is empty.");
         if (t.length() > MAX_TEXT) {
-            throw ApiException.badRequest("text_too_long", "The message has " + t.length() + " characters; the limit is " + MAX_TEXT + ".");
+            throw ChatException.badRequest("text_too_long", "The message has " + t.length() + " characters; the limit is " + MAX_TEXT + ".");
         }
-        if (ControlCharacters.inMessage(t)) throw ApiException.badRequest("invalid_text", "The message contains control characters.");
+        if (ControlCharacters.inMessage(t)) throw ChatException.badRequest("invalid_text", "The message contains control characters.");
         return t;
     }
 
@@ -62,12 +61,12 @@ public final class UserText {
             if (m.group(1) != null) {
                 number = Integer.parseInt(m.group(1));
                 if (!existing.contains(number)) {
-                    throw ApiException.notFound("unknown_region", "Region [" + number + "] does not exist in this conversation.");
+                    throw ChatException.notFound("unknown_region", "Region [" + number + "] does not exist in this conversation.");
                 }
             } else {
                 int k = Integer.parseInt(m.group(2));
                 if (k < 1 || k > drawn) {
-                    throw ApiException.badRequest("invalid_region_reference", "#" + k + " refers to a drawn region, but "
+                    throw ChatException.badRequest("invalid_region_reference", "#" + k + " refers to a drawn region, but "
                             + drawn + " region(s) were drawn in this message.");
                 }
                 mentioned[k - 1] = true;

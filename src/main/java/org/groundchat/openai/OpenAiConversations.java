@@ -4,7 +4,7 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.util.List;
 import java.util.UUID;
-import org.groundchat.api.ApiException;
+import org.groundchat.chat.ChatException;
 import org.groundchat.chat.ConversationService;
 import org.groundchat.chat.Ids;
 import org.groundchat.chat.ImageService;
@@ -13,7 +13,7 @@ import org.groundchat.chat.TurnRequest;
 import org.groundchat.chat.TurnStore;
 import org.groundchat.chat.UserText;
 import org.groundchat.openai.ChatCompletionRequest.Message;
-import org.groundchat.security.Quotas;
+import org.groundchat.chat.Quotas;
 
 /**
  * Turns a stateless Chat Completions request into a stored conversation turn. Continuing (a conversation id given):
@@ -108,7 +108,7 @@ class OpenAiConversations {
         if (m.text().isBlank()) throw OpenAiException.invalid(param, "empty_text", "The message has no text.");
         try {
             UserText.checked(m.text());
-        } catch (ApiException e) {
+        } catch (ChatException e) {
             throw OpenAiException.invalid(param, e.code(), e.reason());
         }
     }

@@ -4,7 +4,8 @@ import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import org.groundchat.api.ApiException;
+import org.groundchat.api.ApiExceptionMappers;
+import org.groundchat.chat.ChatException;
 import org.jboss.resteasy.reactive.server.ServerExceptionMapper;
 
 /**
@@ -31,15 +32,17 @@ public class OpenAiException extends RuntimeException {
     }
 
     /** The core's errors keep their status and code; the type follows OpenAI's names for those statuses. */
-    static OpenAiException of(ApiException e) {
-        String type = switch (e.status()) {
-            case 400, 413, 415, 422 -> "invalid_request_error";
-            case 404 -> "not_found_error";
-            case 409 -> "conflict_error";
-            case 429 -> "rate_limit_error";
+    static OpenAiException of(ChatException e) {
+        String type = switch (e.kind()) {
+            case INVALID, TOO_LARGE, UNSUPPORTED_MEDIA, UNPROCESSABLE -> "invalid_request_error";
+            case NOT_FOUND -> "not_found_error";
+            case CONFLICT -> "conflict_error";
+            case RATE_LIMITED -> "rate_limit_error";
+            case UNAUTHENTICATED -> "authentication_error";
+            case FORBIDDEN -> "permission_error";
             default -> "server_error";
         };
-        OpenAiException out = new OpenAiException(e.status(), type, e.code(), null, e.reason());
+        OpenAiException out = new OpenAiException(ApiExceptionMappers.status(e.kind()), type, e.code(), null, e.reason());
         out.retryAfterSeconds = e.retryAfterSeconds();
         return out;
     }

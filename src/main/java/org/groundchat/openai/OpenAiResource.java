@@ -17,7 +17,7 @@ import jakarta.ws.rs.core.Response;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import org.groundchat.api.ApiException;
+import org.groundchat.chat.ChatException;
 import org.groundchat.chat.TurnCoordinator;
 import org.groundchat.inference.GroundingEngine;
 import org.groundchat.security.Caller;
@@ -79,7 +79,7 @@ public class OpenAiResource {
             }
             return Response.ok(completion.await()).type(MediaType.APPLICATION_JSON)
                     .header(CONVERSATION_HEADER, conversationId).build();
-        } catch (ApiException e) {
+        } catch (ChatException e) {
             throw OpenAiException.of(e);
         }
     }

@@ -11,7 +11,7 @@ import java.util.Optional;
 import java.util.UUID;
 import java.util.regex.Pattern;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
-import org.groundchat.api.ApiException;
+import org.groundchat.chat.ChatException;
 import org.groundchat.persistence.AccountEntity;
 import org.groundchat.persistence.ApiTokenEntity;
 
@@ -44,14 +44,14 @@ public class Accounts {
     @Transactional
     public AccountJson create(String username, String password, String role) {
         if (username == null || !USERNAME.matcher(username).matches()) {
-            throw ApiException.badRequest("invalid_username",
+            throw ChatException.badRequest("invalid_username",
                     "A username has 1 to 64 letters, digits or the characters . _ @ -.");
         }
         checkPassword(password);
         String r = role == null || role.isBlank() ? AccountEntity.USER : role;
         checkRole(r);
         if (AccountEntity.findByUsername(username).isPresent()) {
-            throw ApiException.conflict("username_taken", "An account named '" + username + "' exists already.");
+            throw ChatException.conflict("username_taken", "An account named '" + username + "' exists already.");
         }
         AccountEntity a = new AccountEntity();
         a.id = UUID.randomUUID();
@@ -140,7 +140,7 @@ public class Accounts {
     public void changePassword(UUID id, String current, String next) {
         AccountEntity a = require(id);
         if (current == null || !PasswordHasher.matches(current, a.passwordHash)) {
-            throw new ApiException(403, "wrong_password", "The current password is not correct.");
+            throw new ChatException(ChatException.Kind.FORBIDDEN, "wrong_password", "The current password is not correct.");
         }
         checkPassword(next);
         a.passwordHash = PasswordHasher.hash(next);
@@ -196,7 +196,7 @@ public class Accounts {
         require(accountId);
         String n = name == null || name.isBlank() ? "token" : name.strip();
         if (n.length() > MAX_TOKEN_NAME) {
-            throw ApiException.badRequest("invalid_name", "The token name is longer than " + MAX_TOKEN_NAME + " characters.");
+            throw ChatException.badRequest("invalid_name", "The token name is longer than " + MAX_TOKEN_NAME + " characters.");
         }
         String secret = TOKEN_PREFIX + PasswordHasher.randomSecret(32);
         ApiTokenEntity t = new ApiTokenEntity();
@@ -219,32 +219,32 @@ public class Accounts {
     @Transactional
     public void revokeToken(UUID accountId, UUID tokenId) {
         long n = ApiTokenEntity.delete("id = ?1 and accountId = ?2", tokenId, accountId);
-        if (n == 0) throw ApiException.notFound("unknown_token", "No token with id '" + tokenId + "'.");
+        if (n == 0) throw ChatException.notFound("unknown_token", "No token with id '" + tokenId + "'.");
     }
 
     private static AccountEntity require(UUID id) {
         AccountEntity a = AccountEntity.findById(id);
-        if (a == null) throw ApiException.notFound("unknown_account", "No account with id '" + id + "'.");
+        if (a == null) throw ChatException.notFound("unknown_account", "No account with id '" + id + "'.");
         return a;
     }
 
     private static void requireAnotherAdmin(AccountEntity a) {
         long others = AccountEntity.count("role = ?1 and disabled = false and id <> ?2", AccountEntity.ADMIN, a.id);
-        if (others == 0) throw ApiException.conflict("last_admin", "This is the only enabled admin; make another admin first.");
+        if (others == 0) throw ChatException.conflict("last_admin", "This is the only enabled admin; make another admin first.");
     }
 
     private static void checkRole(String role) {
         if (!AccountEntity.USER.equals(role) && !AccountEntity.ADMIN.equals(role)) {
-            throw ApiException.badRequest("invalid_role", "The role is 'user' or 'admin'.");
+            throw ChatException.badRequest("invalid_role", "The role is 'user' or 'admin'.");
         }
     }
 
     private static void checkPassword(String password) {
         if (password == null || password.length() < MIN_PASSWORD) {
-            throw ApiException.badRequest("invalid_password", "A password has at least " + MIN_PASSWORD + " characters.");
+            throw ChatException.badRequest("invalid_password", "A password has at least " + MIN_PASSWORD + " characters.");
         }
         if (password.getBytes(StandardCharsets.UTF_8).length > PasswordHasher.MAX_PASSWORD_BYTES) {
-            throw ApiException.badRequest("invalid_password", "A password has at most "
+            throw ChatException.badRequest("invalid_password", "A password has at most "
                     + PasswordHasher.MAX_PASSWORD_BYTES + " bytes.");
         }
     }

@@ -12,7 +12,7 @@ import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.eclipse.microprofile.jwt.JsonWebToken;
-import org.groundchat.api.ApiException;
+import org.groundchat.chat.ChatException;
 
 import java.net.URI;
 import java.util.Map;
@@ -47,7 +47,7 @@ public class OidcSignInResource {
         String name = Stream.of(idToken.<String>getClaim("preferred_username"), idToken.<String>getClaim("email"),
                 idToken.getSubject()).filter(v -> v != null && !v.isBlank()).findFirst().orElse(null);
         Caller caller = accounts.signInWithOidc(subject, name)
-                .orElseThrow(() -> new ApiException(403, "account_disabled", "This account is disabled."));
+                .orElseThrow(() -> new ChatException(ChatException.Kind.FORBIDDEN, "account_disabled", "This account is disabled."));
         sessions.signIn(caller.username(), context);
         oidcSession.logout().await().indefinitely();
         return Response.seeOther(URI.create("/")).build();

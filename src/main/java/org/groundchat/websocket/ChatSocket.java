@@ -19,12 +19,12 @@ import io.vertx.core.buffer.Buffer;
 import io.quarkus.security.identity.SecurityIdentity;
 import jakarta.inject.Inject;
 import org.groundchat.security.Caller;
-import org.groundchat.security.Quotas;
+import org.groundchat.chat.Quotas;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import org.groundchat.api.ApiException;
-import org.groundchat.api.Reasons;
+import org.groundchat.chat.ChatException;
+import org.groundchat.chat.Reasons;
 import org.groundchat.chat.ConversationService;
 import org.groundchat.chat.Ids;
 import org.groundchat.chat.TurnCoordinator;
@@ -64,6 +64,9 @@ public class ChatSocket {
     /** The transport's message limit (one frame or all fragments of a message), in bytes. */
     @ConfigProperty(name = "quarkus.websockets-next.server.max-message-size", defaultValue = "262144")
     int maxMessageBytes;
+    /** Unsent event bytes a connection may have queued before it is dropped as too slow ({@link ConnectionSink}). */
+    @ConfigProperty(name = "groundchat.websocket.max-pending-bytes", defaultValue = "4194304")
+    long maxPendingBytes;
 
     @OnOpen
     public void open(@PathParam("id") String id) {
@@ -71,24 +74,24 @@ public class ChatSocket {
         // not the session-scoped proxy injected here
         var opened = open.findByConnectionId(connection.id());
         if (opened.isEmpty()) return; // the client left during the upgrade: nobody to serve
-        ConnectionSink sink = new ConnectionSink(opened.get());
+        ConnectionSink sink = new ConnectionSink(opened.get(), maxPendingBytes);
         SINKS.put(connection.id(), sink);
-        OversizedFrameGuard.onOversizedFrame(opened.get(), () -> refuseOversized(sink, opened.get()));
+        OversizedFrameGuard.onOversizedFrame(opened.get(), () -> refuseOversized(sink));
         try {
             UUID account = Caller.of(identity).accountId();
             conversations.requireAccess(Ids.parse(id, "conversation"), account);
             quotas.openSocket(account);
             ACCOUNTS.put(connection.id(), account); // counted: released in close
-        } catch (ApiException e) {
+        } catch (ChatException e) {
             sink.send("error", null, errorBody(e));
-            connection.closeAndAwait();
+            sink.closeAfterPending(CloseReason.NORMAL);
         } catch (RuntimeException e) {
             // the access check reads the database: an outage is said before the close, like any other refusal
             boolean outage = DatabaseOutage.isCause(e);
             if (!outage) LOG.error("WebSocket open failed", e);
             reply(sink, outage ? DatabaseOutage.CODE : "internal_error",
                     outage ? DatabaseOutage.REASON : "The connection could not be opened.");
-            connection.closeAndAwait();
+            sink.closeAfterPending(CloseReason.NORMAL);
         }
     }
 
@@ -98,7 +101,7 @@ public class ChatSocket {
         ConnectionSink sink = SINKS.get(connection.id());
         try {
             if (frame.length() > MAX_FRAME_CHARS) {
-                throw ApiException.badRequest("frame_too_large", "The frame has " + frame.length()
+                throw ChatException.badRequest("frame_too_large", "The frame has " + frame.length()
                         + " characters; the limit is " + MAX_FRAME_CHARS + ".");
             }
             UUID conversationId = Ids.parse(id, "conversation");
@@ -106,9 +109,9 @@ public class ChatSocket {
             try {
                 node = JSON.readTree(frame);
             } catch (Exception e) {
-                throw ApiException.badRequest("invalid_frame", "The frame is not valid JSON.");
+                throw ChatException.badRequest("invalid_frame", "The frame is not valid JSON.");
             }
-            if (node == null || !node.isObject()) throw ApiException.badRequest("invalid_frame", "The frame must be a JSON object.");
+            if (node == null || !node.isObject()) throw ChatException.badRequest("invalid_frame", "The frame must be a JSON object.");
             String type = node.path("type").asText("");
             switch (type) {
                 case "user_turn" -> {
@@ -116,20 +119,20 @@ public class ChatSocket {
                     try {
                         req = JSON.treeToValue(node, TurnRequestFrame.class).toRequest();
                     } catch (Exception e) {
-                        throw ApiException.badRequest("invalid_frame", "The user_turn frame is malformed: " + shortMessage(e));
+                        throw ChatException.badRequest("invalid_frame", "The user_turn frame is malformed: " + shortMessage(e));
                     }
                     turns.submitUserTurn(conversationId, ACCOUNTS.get(connection.id()), req, sink);
                 }
                 case "cancel" -> {
                     if (!turns.cancel(conversationId)) {
-                        throw ApiException.badRequest("nothing_to_cancel", "No answer is running in this conversation.");
+                        throw ChatException.badRequest("nothing_to_cancel", "No answer is running in this conversation.");
                     }
                 }
                 case "regenerate" -> turns.regenerate(conversationId, ACCOUNTS.get(connection.id()), sink);
-                default -> throw ApiException.badRequest("unknown_type", "Unknown frame type '" + type
+                default -> throw ChatException.badRequest("unknown_type", "Unknown frame type '" + type
                         + "' (expected user_turn, cancel or regenerate).");
             }
-        } catch (ApiException e) {
+        } catch (ChatException e) {
             if (sink != null) sink.send("error", null, errorBody(e));
         } catch (RuntimeException e) {
             if (DatabaseOutage.isCause(e)) {
@@ -162,23 +165,31 @@ public class ChatSocket {
         if (!isOverMessageLimit(e)) {
             LOG.error("WebSocket failure", e);
             reply(sink, "internal_error", "The connection failed; it is closed.");
-            connection.closeAndAwait(new CloseReason(WebSocketCloseStatus.INTERNAL_SERVER_ERROR.code()));
+            closeAfter(sink, new CloseReason(WebSocketCloseStatus.INTERNAL_SERVER_ERROR.code()));
             return;
         }
         reply(sink, "frame_too_large", "The frame is larger than the limit of " + mebibytes(maxMessageBytes)
                 + "; the connection is closed.");
-        connection.closeAndAwait(new CloseReason(WebSocketCloseStatus.MESSAGE_TOO_BIG.code(), "message too big"));
+        closeAfter(sink, new CloseReason(WebSocketCloseStatus.MESSAGE_TOO_BIG.code(), "message too big"));
+    }
+
+    /** Closes once the events already queued (the reason for closing among them) have gone out. */
+    private void closeAfter(ConnectionSink sink, CloseReason reason) {
+        if (sink != null) {
+            sink.closeAfterPending(reason);
+        } else {
+            connection.close(reason).subscribe().with(ok -> { }, e -> LOG.debugf("close failed: %s", e.getMessage()));
+        }
     }
 
     /**
      * A single frame over quarkus.websockets-next.server.max-frame-size, refused by Netty's decoder from its header
      * ({@link OversizedFrameGuard}): told like a message over the limit. Runs on the event loop, so nothing waits.
      */
-    private void refuseOversized(ConnectionSink sink, WebSocketConnection c) {
+    private void refuseOversized(ConnectionSink sink) {
         reply(sink, "frame_too_large", "The frame is larger than the limit of " + mebibytes(maxMessageBytes)
                 + "; the connection is closed.");
-        c.close(new CloseReason(WebSocketCloseStatus.MESSAGE_TOO_BIG.code(), "message too big")).subscribe()
-                .with(ok -> { }, e -> LOG.debugf("close after an oversized frame failed: %s", e.getMessage()));
+        sink.closeAfterPending(new CloseReason(WebSocketCloseStatus.MESSAGE_TOO_BIG.code(), "message too big"));
     }
 
     /**
@@ -199,7 +210,7 @@ public class ChatSocket {
         return bytes % (1024 * 1024) == 0 ? bytes / (1024 * 1024) + " MiB" : bytes + " bytes";
     }
 
-    private static Map<String, Object> errorBody(ApiException e) {
+    private static Map<String, Object> errorBody(ChatException e) {
         return e.retryAfterSeconds() == null ? Map.of("code", e.code(), "reason", e.reason())
                 : Map.of("code", e.code(), "reason", e.reason(), "retryAfter", e.retryAfterSeconds());
     }

@@ -1,5 +1,6 @@
 package org.groundchat.api;
 
+import org.groundchat.chat.Reasons;
 import static java.nio.charset.StandardCharsets.UTF_8;
 import static org.groundchat.security.SignedInByDefault.BOOTSTRAP_TOKEN;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,4 +1,4 @@
-package org.groundchat.api;
+package org.groundchat.chat;
 
 import org.junit.jupiter.api.Test;
 
@@ -11,7 +11,7 @@ class ReasonsTest {
         assertEquals("expected text, got a list", Reasons.fromParser(
                 "Cannot deserialize value of type `java.lang.String` from Array value (token `JsonToken.START_ARRAY`)"));
         assertEquals("expected an object, got a list", Reasons.fromParser(
-                "Cannot deserialize value of type `org.groundchat.api.json.CreateConversation` from Array value "
+                "Cannot deserialize value of type `org.groundchat.chat.view.CreateConversation` from Array value "
                         + "(token `JsonToken.START_ARRAY`)"));
         assertEquals("expected a number, got text \"a\"", Reasons.fromParser(
                 "Cannot deserialize value of type `java.lang.Double` from String \"a\": not a valid `Double` value"));

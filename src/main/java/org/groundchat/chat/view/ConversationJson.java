@@ -1,4 +1,4 @@
-package org.groundchat.api.json;
+package org.groundchat.chat.view;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import org.groundchat.persistence.ConversationEntity;

@@ -1,4 +1,4 @@
-package org.groundchat.api.json;
+package org.groundchat.chat.view;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.groundchat.persistence.MessageEntity;
