@@ -139,6 +139,27 @@ class BatchedDecodingTest {
     }
 
     @Test
+    void aListenerThatThrowsFailsOnlyItsOwnAnswer() throws Exception {
+        List<GenerationResult> alone = new ArrayList<>();
+        for (GenerationRequest r : prompts) alone.add(single.generate(r, GenerationListener.NONE));
+        IllegalStateException boom = new IllegalStateException("listener failed");
+        GenerationListener throwsAtTheSecondWord = new GenerationListener() {
+            int deltas;
+
+            @Override public void onTextDelta(String delta) {
+                if (++deltas == 2) throw boom;
+            }
+        };
+        List<Future<GenerationResult>> together = joinTogether(prompts, List.of(throwsAtTheSecondWord,
+                GenerationListener.NONE, GenerationListener.NONE, GenerationListener.NONE));
+
+        java.util.concurrent.ExecutionException failed = org.junit.jupiter.api.Assertions.assertThrows(
+                java.util.concurrent.ExecutionException.class, () -> together.get(0).get(60, TimeUnit.SECONDS));
+        assertEquals(boom, failed.getCause(), "its caller gets the listener's exception");
+        for (int i : new int[] {1, 2, 3}) assertSameAnswer(alone.get(i), together.get(i).get(60, TimeUnit.SECONDS), "prompt " + i);
+    }
+
+    @Test
     void anAnswerJoiningMidBatchIsCorrect() throws Exception {
         GenerationRequest first = prompts.get(0), late = prompts.get(3);
         GenerationResult firstAlone = single.generate(first, GenerationListener.NONE);
