@@ -80,4 +80,39 @@ class LangChain4jModelsTest {
                 () -> model.chat(ChatRequest.builder().messages(UserMessage.from("where is the red star ?")).build()));
         assertTrue(e.getMessage().contains("no image"), e.getMessage());
     }
+
+    @Test
+    void theWholeHistoryIsThePromptNotOnlyTheLastQuestion() {
+        ChatModel model = new GroundedChatModel(engine);
+        ChatResponse first = model.chat(ChatRequest.builder().messages(question("describe the image .")).build());
+        ChatResponse alone = model.chat(ChatRequest.builder().messages(UserMessage.from(TextContent.from("where is the red star ?"),
+                ImageContent.from(imageBase64, "image/png"))).build());
+        ChatResponse followUp = model.chat(ChatRequest.builder().messages(question("describe the image ."), first.aiMessage(),
+                UserMessage.from("where is the red star ?")).build());
+        int earlier = first.metadata().tokenUsage().inputTokenCount() + first.metadata().tokenUsage().outputTokenCount();
+        // the follow-up's prompt holds the first question, the first answer (labels dropped) and the new question
+        assertTrue(followUp.metadata().tokenUsage().inputTokenCount() > alone.metadata().tokenUsage().inputTokenCount(),
+                followUp.metadata().tokenUsage() + " vs " + alone.metadata().tokenUsage());
+        assertTrue(followUp.metadata().tokenUsage().inputTokenCount() >= earlier - first.metadata().tokenUsage().outputTokenCount(),
+                followUp.metadata().tokenUsage().toString());
+    }
+
+    @Test
+    void builderOptionsAreTheDefaultsARequestCanOverride() {
+        ChatModel shortAnswers = GroundedChatModel.builder().engine(engine).maxOutputTokens(4).masks(false).build();
+        ChatResponse r = shortAnswers.chat(ChatRequest.builder().messages(question("describe the image .")).build());
+        assertTrue(r.metadata().tokenUsage().outputTokenCount() <= 4, r.metadata().tokenUsage().toString());
+        ChatResponse longer = shortAnswers.chat(ChatRequest.builder().messages(question("describe the image ."))
+                .maxOutputTokens(40).build());
+        assertTrue(longer.metadata().tokenUsage().outputTokenCount() > 4, longer.metadata().tokenUsage().toString());
+    }
+
+    @Test
+    void aHistoryThatDoesNotEndWithTheUsersQuestionIsRejected() {
+        ChatModel model = new GroundedChatModel(engine);
+        ChatResponse first = model.chat(ChatRequest.builder().messages(question("describe the image .")).build());
+        RuntimeException e = assertThrows(RuntimeException.class,
+                () -> model.chat(ChatRequest.builder().messages(question("describe the image ."), first.aiMessage()).build()));
+        assertTrue(e.getMessage().contains("user message last"), e.getMessage());
+    }
 }
