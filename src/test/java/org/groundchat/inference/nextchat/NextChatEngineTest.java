@@ -1,0 +1,260 @@
+package org.groundchat.inference.nextchat;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import org.groundchat.inference.CancellationToken;
+import org.groundchat.inference.EngineOptions;
+import org.groundchat.inference.GenerationEvents.FinishReason;
+import org.groundchat.inference.GenerationEvents.GenerationResult;
+import org.groundchat.inference.GenerationEvents.MaskEvent;
+import org.groundchat.inference.GenerationEvents.RegionEvent;
+import org.groundchat.inference.GenerationListener;
+import org.groundchat.inference.GenerationOptions;
+import org.groundchat.inference.GenerationRequest;
+import org.groundchat.inference.ImageDecoder;
+import org.groundchat.inference.InferenceException;
+import org.groundchat.inference.MaskRleCodec;
+import org.groundchat.inference.PixelBox;
+import org.groundchat.inference.PromptTurn;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * NextChatEngine on the committed NExT-Chat fixture (models/import/fixtures/nextchat-tiny: a fabricated tiny
+ * checkpoint imported as a contract-3 bundle, and the plain-PyTorch reference's answers on 3 images x 3 prompts,
+ * one with a user-drawn box). Needs only the fixture and ONNX Runtime, no torch.
+ */
+class NextChatEngineTest {
+    private static final Path FIXTURE = Path.of("models", "import", "fixtures", "nextchat-tiny");
+    private static NextChatEngine engine;
+    private static JsonNode fixture;
+
+    /**
+     * SHA-256 of Pillow's uint8 output (Pillow 9.4, {@code square.resize((n, n), filter)} as an RGB numpy array) of
+     * the fixture images' centred squares: the fixture's sizes (56 bicubic, 128 bilinear), the real model's (336,
+     * 1024) and two downscales (20 bicubic, 30 bilinear) where the filter is widened.
+     */
+    private static final Map<String, String> PIL_SHA256 = Map.ofEntries(
+            Map.entry("0/56/BICUBIC", "d2ed36b68fa0030004a036b9118ad580ffa008226a6f38401ed566812f822783"),
+            Map.entry("0/128/BILINEAR", "34b16b906cb893b5fdfc4c102559ea388daa3901b10c113b03c6824bc882203f"),
+            Map.entry("0/336/BICUBIC", "098a06c812a901193cb7d96a83da66367e996a4ceda12f510bb255b933a05841"),
+            Map.entry("0/1024/BILINEAR", "e692217f1aa01e270c0d53899c31e828e1cbd21481596397b4b2d8019b4abb88"),
+            Map.entry("0/20/BICUBIC", "e4973775939d6a5092c245515caa7d33a90b32b7aee6ee003185711e68c73137"),
+            Map.entry("0/30/BILINEAR", "eb1895ffe452321add03df3e083f66cd366dad65a237e865a57ca4f38ff5730b"),
+            Map.entry("1/56/BICUBIC", "2a7658b441410e7232344e07cb930a7c9c1165f511c4ae4478481eff622d4574"),
+            Map.entry("1/128/BILINEAR", "0d1c93567b00cf3326f62ddc5219ca13890d9fa8d1a7f66e7004efeb60276ce1"),
+            Map.entry("1/336/BICUBIC", "0295fc1c7fba3b0c010ced88c3068a739339385653dc27249b19bd4e62d25db6"),
+            Map.entry("1/1024/BILINEAR", "b9ed6ded5fd9ee9c5bb55762b5d8db89df47b00ff8a2710ddc5bd470bc464c2e"),
+            Map.entry("1/20/BICUBIC", "e0850314055a469e20b17164560287c6617fb287a7e70bdd3634a5fc4ac8025c"),
+            Map.entry("1/30/BILINEAR", "8913dfb98508b9bac95f9338cf41a2372e84fef9343e43d2184f39ed3fc579af"),
+            Map.entry("2/56/BICUBIC", "5c2b051c5e54eb6868fec8cb9630c75b39ea57521cf90e8d6bd134365bb83fd6"),
+            Map.entry("2/128/BILINEAR", "6c6c174bd93379ebaa3a125548f0060b2668c314a77e570015413fd5a1dd5861"),
+            Map.entry("2/336/BICUBIC", "e01b193ce8b0ad1798edd4ff1a4581be0c5b47264adc78683cf1e2fe2d777ca8"),
+            Map.entry("2/1024/BILINEAR", "56ce79248223cf97b1a601d6f7b0ab279d90c184c6c76b6618d93bf092fd51be"),
+            Map.entry("2/20/BICUBIC", "2b0a95d1cae7629661027bd64702f8e40ce903c578ec3ae74e698cff6b52c584"),
+            Map.entry("2/30/BILINEAR", "f1fee96ad0f424ed4420603f5095be9b85253e8de30ec72177f0f057e1d3946b"));
+
+    @BeforeAll
+    static void open() throws Exception {
+        fixture = new ObjectMapper().readTree(FIXTURE.resolve("fixture.json").toFile());
+        Path bundle = FIXTURE.resolve(fixture.get("bundle").asText());
+        engine = NextChatEngine.open(new EngineOptions(bundle, false, 0, 10_000_000, 10_000_000, 1, 1));
+    }
+
+    @AfterAll
+    static void close() {
+        if (engine != null) engine.close();
+    }
+
+    @Test
+    void pillowResizeIsExactOnUint8() throws Exception {
+        for (int i = 0; i < 3; i++) {
+            NextChatEngine.Square sq = square("image" + i + ".png");
+            for (Map.Entry<String, String> e : PIL_SHA256.entrySet()) {
+                String[] key = e.getKey().split("/");
+                if (Integer.parseInt(key[0]) != i) continue;
+                var r = new NextChatPixels.Recipe(Integer.parseInt(key[1]), PilResize.Filter.valueOf(key[2]), 1f,
+                        null, null);
+                int[] px = NextChatPixels.resized(sq.rgb(), sq.frame().side(), r);
+                byte[] bytes = new byte[px.length];
+                for (int j = 0; j < px.length; j++) bytes[j] = (byte) px[j];
+                String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+                assertEquals(e.getValue(), sha, "Pillow's resize of image" + i + " to " + key[1] + " " + key[2]);
+            }
+        }
+    }
+
+    @Test
+    void pixelTensorsMatchTheReference() throws Exception {
+        for (JsonNode c : fixture.get("cases")) {
+            NextChatEngine.Square sq = square(c.get("image").asText());
+            float[] clip = sq.tensor(engine.manifest().image());
+            float[] sam = sq.tensor(engine.manifest().maskImage());
+            // same uint8 pixels and the same float32 arithmetic as numpy: the head is bit-equal
+            assertHead(c.get("pixel_values_head"), clip, 0.0);
+            assertHead(c.get("mask_pixel_values_head"), sam, 0.0);
+            assertEquals(c.get("pixel_values_sum").asDouble(), sum(clip), 1e-3);
+            assertEquals(c.get("mask_pixel_values_sum").asDouble(), sum(sam), 1e-2);
+        }
+    }
+
+    @Test
+    void answersEqualTheReference() throws Exception {
+        double tolBox = fixture.get("tolerances").get("box").asDouble();
+        double minIou = fixture.get("tolerances").get("mask_iou").asDouble();
+        double worstBox = 0, worstPx = 0, worstIou = 1;
+        int regions = 0, tokens = 0;
+        for (JsonNode c : fixture.get("cases")) {
+            String what = c.get("image").asText() + " / " + c.get("user").asText();
+            int w = c.get("width").asInt(), h = c.get("height").asInt();
+            SquareFrame frame = SquareFrame.of(w, h);
+            List<PixelBox> userBoxes = new ArrayList<>();
+            for (JsonNode b : c.get("user_boxes")) userBoxes.add(toPixels(b, frame));
+            StringBuilder streamed = new StringBuilder();
+            List<RegionEvent> seenRegions = new ArrayList<>();
+            List<MaskEvent> seenMasks = new ArrayList<>();
+            GenerationListener listener = new GenerationListener() {
+                @Override public void onTextDelta(String delta) { streamed.append(delta); }
+                @Override public void onRegion(RegionEvent r) { seenRegions.add(r); }
+                @Override public void onMask(MaskEvent m) { seenMasks.add(m); }
+            };
+            NextChatEngine.Traced t = engine.trace(request(c.get("image").asText(), c.get("user").asText(),
+                    userBoxes, null), listener);
+            GenerationResult r = t.result();
+
+            List<Integer> want = new ArrayList<>();
+            c.get("answer_tokens").forEach(n -> want.add(n.asInt()));
+            assertEquals(want, t.tokens(), what + ": tokens");
+            tokens += want.size();
+            // an answer cut right after <at> keeps a <boxes> slot for its region's box in the model text
+            boolean cutAtRegion = want.get(want.size() - 1) == engine.manifest().at();
+            assertEquals(c.get("answer_text").asText() + (cutAtRegion ? "<boxes>" : ""), r.modelText(), what);
+            assertEquals(c.get("prompt_ids").size(), r.promptTokens(), what + ": prompt length");
+            assertEquals(want.size(), r.completionTokens());
+            assertEquals(c.get("finish_reason").asText().toUpperCase(), r.finishReason().name());
+            assertEquals(r.displayText(), streamed.toString(), what + ": streamed deltas make the display text");
+            assertEquals(r.regions(), seenRegions);
+            assertEquals(r.masks(), seenMasks);
+
+            JsonNode ref = c.get("regions");
+            assertEquals(ref.size(), r.regions().size(), what + ": regions");
+            assertEquals(ref.size(), r.masks().size(), what + ": masks");
+            for (int i = 0; i < ref.size(); i++) {
+                JsonNode rr = ref.get(i);
+                RegionEvent re = r.regions().get(i);
+                assertEquals(rr.get("token_index").asInt(), re.tokenIndex());
+                double[] px = re.box().toArray();
+                for (int j = 0; j < 4; j++) {
+                    worstBox = Math.max(worstBox, Math.abs(re.normalizedBox()[j] - rr.get("box").get(j).asDouble()));
+                    worstPx = Math.max(worstPx, Math.abs(px[j] - rr.get("box_px").get(j).asDouble()));
+                }
+                MaskEvent m = r.masks().get(i);
+                assertEquals(h, m.mask().height());
+                assertEquals(w, m.mask().width());
+                double iou = MaskRleCodec.iou(MaskRleCodec.decode(rr.get("mask")), MaskRleCodec.decode(m.mask()));
+                worstIou = Math.min(worstIou, iou);
+                assertEquals(rr.get("mask_score").asDouble(), m.score(), 1e-4);
+                assertTrue(r.displayText().contains(re.label()));
+                regions++;
+            }
+        }
+        System.out.printf("NextChatEngine parity: %d tokens equal, %d regions, worst box %.2e (raw) %.2e px,"
+                + " worst mask IoU %.4f%n", tokens, regions, worstBox, worstPx, worstIou);
+        assertTrue(worstBox <= tolBox, "worst raw box difference " + worstBox);
+        assertTrue(worstPx <= tolBox, "worst pixel box difference " + worstPx);
+        assertTrue(worstIou >= minIou, "worst mask IoU " + worstIou);
+        assertTrue(regions > 0);
+    }
+
+    @Test
+    void imageEmbeddingsMatchTheReference() throws Exception {
+        JsonNode c = fixture.get("cases").get(0);
+        NextChatEngine.Square sq = square(c.get("image").asText());
+        int s = engine.manifest().image().size();
+        NextChatSessions ss = engine.sessions();
+        float[] emb = ss.run(ss.vision, Map.of("pixel_values", ss.floats(sq.tensor(engine.manifest().image()),
+                1, 3, s, s)))[0];
+        assertHead(c.get("image_embeds_head"), emb, fixture.get("tolerances").get("embeds").asDouble());
+    }
+
+    @Test
+    void laterTurnsFeedTheAnswerBack() throws Exception {
+        JsonNode c = fixture.get("cases").get(0);
+        byte[] img = Files.readAllBytes(FIXTURE.resolve(c.get("image").asText()));
+        GenerationOptions few = new GenerationOptions(0, 1, 0, 16, 0, true, false);
+        List<PromptTurn> one = List.of(PromptTurn.user(c.get("user").asText(), List.of()));
+        GenerationResult first = engine.generate(new GenerationRequest(img, one, few, null, null), null);
+        assertTrue(first.regions().size() > 0, "the first 16 tokens of case 0 hold a region");
+        List<PromptTurn> turns = List.of(PromptTurn.user(c.get("user").asText(), List.of()),
+                PromptTurn.assistant(first.modelText(), first.slotBoxes()),
+                PromptTurn.user("and the cat ?", List.of()));
+        GenerationResult second = engine.generate(new GenerationRequest(img, turns, few, null, null), null);
+        // the first answer's ids come back in the prompt (model text re-encodes), with "</s>USER: ..." after it
+        int firstPrompt = c.get("prompt_ids").size();
+        assertTrue(second.promptTokens() > firstPrompt + first.completionTokens(), "prompt " + second.promptTokens());
+        assertTrue(second.completionTokens() <= 16);
+        // a <boxes> slot without a box is refused
+        List<PromptTurn> bad = List.of(PromptTurn.user("what is <boxes> ?", List.of()));
+        assertThrows(InferenceException.class, () -> engine.generate(new GenerationRequest(img, bad, few, null, null),
+                null));
+    }
+
+    @Test
+    void cancellationStopsTheAnswer() throws Exception {
+        JsonNode c = fixture.get("cases").get(0);
+        CancellationToken cancel = new CancellationToken();
+        GenerationListener listener = new GenerationListener() {
+            @Override public void onTextDelta(String delta) { cancel.cancel(); }
+        };
+        GenerationResult r = engine.generate(request(c.get("image").asText(), c.get("user").asText(), List.of(),
+                cancel), listener);
+        assertEquals(FinishReason.CANCELLED, r.finishReason());
+        assertTrue(r.completionTokens() < c.get("answer_tokens").size());
+    }
+
+    @Test
+    void refusesOtherContracts() {
+        assertTrue(NextChatEngine.accepts(FIXTURE.resolve("bundle")));
+        assertTrue(!NextChatEngine.accepts(Path.of("models", "default")));
+    }
+
+    private static GenerationRequest request(String image, String user, List<PixelBox> boxes,
+                                             CancellationToken cancel) throws Exception {
+        byte[] img = Files.readAllBytes(FIXTURE.resolve(image));
+        return new GenerationRequest(img, List.of(PromptTurn.user(user, boxes)), GenerationOptions.greedy(), null,
+                cancel);
+    }
+
+    /** A user box as the app stores it (image pixels) from the fixture's normalized square box. */
+    private static PixelBox toPixels(JsonNode b, SquareFrame f) {
+        return new PixelBox(b.get(0).asDouble() * f.side() - f.offsetX(), b.get(1).asDouble() * f.side() - f.offsetY(),
+                b.get(2).asDouble() * f.side() - f.offsetX(), b.get(3).asDouble() * f.side() - f.offsetY());
+    }
+
+    private static NextChatEngine.Square square(String image) throws Exception {
+        byte[] bytes = Files.readAllBytes(FIXTURE.resolve(image));
+        return NextChatEngine.Square.of(ImageDecoder.decode(bytes, 10_000_000));
+    }
+
+    private static void assertHead(JsonNode head, float[] values, double tol) {
+        for (int i = 0; i < head.size(); i++) assertEquals(head.get(i).asDouble(), values[i], tol, "value " + i);
+    }
+
+    private static double sum(float[] v) {
+        double s = 0;
+        for (float x : v) s += x;
+        return s;
+    }
+}
