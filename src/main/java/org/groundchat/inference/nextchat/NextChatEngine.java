@@ -169,7 +169,7 @@ public final class NextChatEngine implements AutoCloseable {
                     emit(text.at(t));
                     float[] box = region(dec.hidden(), frame, text, tokens.size() - 1, regions, masks, px);
                     String label = regions.get(regions.size() - 1).label();
-                    if (tokens.size() >= limit) {
+                    if (tokens.size() >= limit || dec.position() >= manifest.maxSeq()) {
                         emit(text.closeSlot(label));
                         break;
                     }

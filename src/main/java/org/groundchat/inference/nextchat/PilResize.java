@@ -50,58 +50,51 @@ final class PilResize {
      */
     static int[] resize(int[] rgb, int inW, int inH, int outW, int outH, Filter filter) {
         boolean horizontal = outW != inW, vertical = outH != inH;
+        if (!horizontal && !vertical) return rgb.clone();
         Coeffs v = coeffs(inH, outH, filter);
         int firstRow = v.start[0];
         int lastRow = v.start[outH - 1] + v.length[outH - 1];
         int[] img = rgb;
         int w = inW;
-        int rowOffset = 0; // rows of img start at source row rowOffset
+        int rowOffset = 0; // img's first row is source row rowOffset
         if (horizontal) {
-            Coeffs h = coeffs(inW, outW, filter);
-            int rows = lastRow - firstRow;
-            int[] tmp = new int[rows * outW * 3];
-            for (int y = 0; y < rows; y++) {
-                int src = (y + firstRow) * inW * 3, dst = y * outW * 3;
-                for (int x = 0; x < outW; x++) {
-                    int s0 = h.start[x], n = h.length[x], k = x * h.ksize;
-                    int r = 1 << (PRECISION_BITS - 1), g = r, b = r;
-                    for (int i = 0; i < n; i++) {
-                        int p = src + (s0 + i) * 3, wt = h.weights[k + i];
-                        r += rgb[p] * wt;
-                        g += rgb[p + 1] * wt;
-                        b += rgb[p + 2] * wt;
-                    }
-                    tmp[dst + x * 3] = clip8(r);
-                    tmp[dst + x * 3 + 1] = clip8(g);
-                    tmp[dst + x * 3 + 2] = clip8(b);
-                }
-            }
-            img = tmp;
+            // only the rows the vertical pass reads, as Pillow does
+            int rows = vertical ? lastRow - firstRow : inH;
+            rowOffset = vertical ? firstRow : 0;
+            img = new int[rows * outW * 3];
+            pass(rgb, rowOffset * inW * 3, img, rows, inW * 3, 3, outW * 3, 3, coeffs(inW, outW, filter), outW, 0);
             w = outW;
-            rowOffset = firstRow;
         }
-        if (!vertical) {
-            if (!horizontal) return rgb.clone();
-            return img; // rows firstRow..lastRow are then all rows
-        }
+        if (!vertical) return img;
         int[] out = new int[outH * w * 3];
-        for (int y = 0; y < outH; y++) {
-            int s0 = v.start[y] - rowOffset, n = v.length[y], k = y * v.ksize;
-            int dst = y * w * 3;
-            for (int x = 0; x < w; x++) {
+        // a column is a line here: step down the rows of img
+        pass(img, 0, out, w, 3, w * 3, 3, w * 3, v, outH, rowOffset);
+        return out;
+    }
+
+    /**
+     * One 1-D resample of every line (a row for the horizontal pass, a column for the vertical one) with Pillow's
+     * fixed-point accumulation: a half-unit bias, int sums of value x weight, then {@link #clip8}.
+     */
+    private static void pass(int[] in, int inBase, int[] out, int lines, int inLineStride, int inStep,
+                             int outLineStride, int outStep, Coeffs k, int outCount, int shift) {
+        for (int line = 0; line < lines; line++) {
+            int src = inBase + line * inLineStride, dst = line * outLineStride;
+            for (int o = 0; o < outCount; o++) {
+                int s0 = k.start[o] - shift, n = k.length[o], kb = o * k.ksize;
                 int r = 1 << (PRECISION_BITS - 1), g = r, b = r;
                 for (int i = 0; i < n; i++) {
-                    int p = ((s0 + i) * w + x) * 3, wt = v.weights[k + i];
-                    r += img[p] * wt;
-                    g += img[p + 1] * wt;
-                    b += img[p + 2] * wt;
+                    int p = src + (s0 + i) * inStep, wt = k.weights[kb + i];
+                    r += in[p] * wt;
+                    g += in[p + 1] * wt;
+                    b += in[p + 2] * wt;
                 }
-                out[dst + x * 3] = clip8(r);
-                out[dst + x * 3 + 1] = clip8(g);
-                out[dst + x * 3 + 2] = clip8(b);
+                int q = dst + o * outStep;
+                out[q] = clip8(r);
+                out[q + 1] = clip8(g);
+                out[q + 2] = clip8(b);
             }
         }
-        return out;
     }
 
     /** precompute_coeffs + normalize_coeffs_8bpc for the full box (0, inSize). */

@@ -98,6 +98,7 @@ class NextChatEngineTest {
 
     @Test
     void pixelTensorsMatchTheReference() throws Exception {
+        double worstClip = 0, worstSam = 0;
         for (JsonNode c : fixture.get("cases")) {
             NextChatEngine.Square sq = square(c.get("image").asText());
             float[] clip = sq.tensor(engine.manifest().image());
@@ -105,9 +106,13 @@ class NextChatEngineTest {
             // same uint8 pixels and the same float32 arithmetic as numpy: the head is bit-equal
             assertHead(c.get("pixel_values_head"), clip, 0.0);
             assertHead(c.get("mask_pixel_values_head"), sam, 0.0);
-            assertEquals(c.get("pixel_values_sum").asDouble(), sum(clip), 1e-3);
-            assertEquals(c.get("mask_pixel_values_sum").asDouble(), sum(sam), 1e-2);
+            worstClip = Math.max(worstClip, Math.abs(c.get("pixel_values_sum").asDouble() - sum(clip)));
+            worstSam = Math.max(worstSam, Math.abs(c.get("mask_pixel_values_sum").asDouble() - sum(sam)));
         }
+        // the same float32 values summed in double in the same order: measured equal, a margin for summation order
+        System.out.printf("NextChatEngine pixels: heads bit-equal, worst sum difference %.2e (CLIP), %.2e (SAM)%n",
+                worstClip, worstSam);
+        assertTrue(worstClip < 1e-6 && worstSam < 1e-6, "pixel sums differ: " + worstClip + ", " + worstSam);
     }
 
     @Test
