@@ -123,12 +123,7 @@ public final class NextChatEngine implements AutoCloseable {
             DecodedImage img = ImageDecoder.decode(req.image(), options.maxImagePixels());
             Square px = Square.of(img);
             SquareFrame frame = px.frame();
-            int s = manifest.image().size(), d = manifest.hidden();
-            float[] imageEmbeds = sessions.run(sessions.vision,
-                    Map.of("pixel_values", sessions.floats(px.tensor(manifest.image()), 1, 3, s, s)))[0];
-            encodeMs = ms(start);
-            listener.onEncoded(encodeMs);
-
+            // the prompt first: a conversation the model cannot take is refused before the image is encoded
             NextChatPrompt prompt = NextChatPrompt.build(req.turns(), manifest, tokenizer, frame);
             long[] ids = prompt.ids();
             int limit = req.options().maxNewTokens() > 0 ? req.options().maxNewTokens() : manifest.maxNewTokens();
@@ -136,6 +131,11 @@ public final class NextChatEngine implements AutoCloseable {
                 throw new InferenceException("The conversation is too long for the model: " + ids.length
                         + " prompt tokens, the limit is " + manifest.maxSeq());
             }
+            int s = manifest.image().size();
+            float[] imageEmbeds = sessions.run(sessions.vision,
+                    Map.of("pixel_values", sessions.floats(px.tensor(manifest.image()), 1, 3, s, s)))[0];
+            encodeMs = ms(start);
+            listener.onEncoded(encodeMs);
             float[] emb = promptEmbeddings(ids, imageEmbeds, prompt.slots());
 
             List<Integer> tokens = new ArrayList<>();
@@ -196,7 +196,11 @@ public final class NextChatEngine implements AutoCloseable {
             int patch = 0, slot = 0;
             for (int i = 0; i < ids.length; i++) {
                 if (ids[i] == manifest.imagePatch()) {
-                    if (patch == manifest.imageTokens()) break;
+                    // an <im_patch> beyond the image's rows (typed by a user): counted, and refused below
+                    if (patch == manifest.imageTokens()) {
+                        patch++;
+                        break;
+                    }
                     System.arraycopy(imageEmbeds, (patch++) * d, emb, i * d, d);
                 } else if (ids[i] == manifest.boxes()) {
                     System.arraycopy(slotEmb, (slot++) * d, emb, i * d, d);
