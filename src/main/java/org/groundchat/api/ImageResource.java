@@ -13,6 +13,8 @@ import jakarta.ws.rs.Path;
 import jakarta.ws.rs.PathParam;
 import jakarta.ws.rs.Produces;
 import jakarta.ws.rs.QueryParam;
+import io.vertx.core.http.HttpServerRequest;
+import jakarta.ws.rs.core.Context;
 import jakarta.ws.rs.core.MediaType;
 import jakarta.ws.rs.core.Response;
 import java.io.IOException;
@@ -22,6 +24,8 @@ import java.util.Map;
 import org.groundchat.chat.view.ImageJson;
 import org.groundchat.chat.Ids;
 import org.groundchat.chat.ImageService;
+import org.groundchat.chat.TurnCoordinator;
+import org.groundchat.inference.CancellationToken;
 import org.groundchat.inference.DenseCaption;
 import org.groundchat.inference.GroundingEngine;
 import org.groundchat.persistence.ImageEntity;
@@ -37,6 +41,10 @@ public class ImageResource {
     GroundingEngine engine;
     @Inject
     SecurityIdentity identity;
+    @Inject
+    TurnCoordinator turns;
+    @Context
+    HttpServerRequest request;
 
     private UUID account() {
         return Caller.of(identity).accountId();
@@ -78,8 +86,12 @@ public class ImageResource {
     @Produces(MediaType.APPLICATION_JSON)
     public Map<String, Object> denseCaptions(@PathParam("id") String id, @QueryParam("max") String maxParam) {
         int max = QueryInts.parse(maxParam, 8, "max", 1, 32);
-        byte[] bytes = images.content(Ids.parse(id, "image"), account());
-        List<DenseCaption> captions = engine.denseCaptions(bytes, max, null);
+        UUID account = account();
+        byte[] bytes = images.content(Ids.parse(id, "image"), account);
+        // a client that hangs up stops the captions still to come
+        CancellationToken cancel = new CancellationToken();
+        request.response().closeHandler(v -> cancel.cancel());
+        List<DenseCaption> captions = turns.runAnswerJob(account, cancel, c -> engine.denseCaptions(bytes, max, c));
         return Map.of("regions", captions.stream().map(c -> Map.of("box", c.box().toArray(), "caption", c.caption(),
                 "score", c.score())).toList());
     }

@@ -22,6 +22,9 @@ public class EngineProvider {
     int cacheSize;
     @ConfigProperty(name = "groundchat.model.threads", defaultValue = "0")
     int threads;
+    /** Answers running at the same time that share one decoder call per step (1: each decodes alone). */
+    @ConfigProperty(name = "groundchat.inference.max-batch", defaultValue = "16")
+    int maxBatch;
     @Inject
     ImageLimits limits;
 
@@ -30,7 +33,8 @@ public class EngineProvider {
     @Startup
     GroundingEngine engine() {
         Path bundle = Path.of(dir);
-        return GroundingEngine.open(bundle, new EngineOptions(bundle, cuda, cacheSize, limits.maxPixels(), limits.maxBytes(), threads));
+        return GroundingEngine.open(bundle, new EngineOptions(bundle, cuda, cacheSize, limits.maxPixels(), limits.maxBytes(), threads,
+                maxBatch));
     }
 
     void close(@Disposes GroundingEngine engine) {

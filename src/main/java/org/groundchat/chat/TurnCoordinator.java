@@ -10,6 +10,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.function.Function;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -54,7 +58,11 @@ public class TurnCoordinator {
     TurnStore store;
     @Inject
     ChatMetrics metrics;
-    @ConfigProperty(name = "groundchat.inference.workers", defaultValue = "1")
+    /**
+     * Answers generated at the same time. The engine decodes answers that run together in one batch
+     * (groundchat.inference.max-batch), so a worker per batch place keeps the batch full.
+     */
+    @ConfigProperty(name = "groundchat.inference.workers", defaultValue = "16")
     int workers;
     @ConfigProperty(name = "groundchat.inference.max-queue", defaultValue = "64")
     int maxQueue;
@@ -216,6 +224,51 @@ public class TurnCoordinator {
         }
     }
 
+    /**
+     * Runs generation outside a conversation (dense captions) through the same admission and pool as turns: it
+     * holds one of the account's answers (429) and a place in the server's queue (503) until it ends, and runs on an
+     * answer worker, so it is decoded together with the answers running then. The caller waits for the result;
+     * {@code cancel} stops it (a waiting job then ends as soon as it starts).
+     */
+    public <T> T runAnswerJob(UUID account, CancellationToken cancel, Function<CancellationToken, T> job) {
+        try (AnswerSlot slot = holdAnswerSlot(account)) {
+            synchronized (waiting) {
+                if (admitted >= maxQueue) throw serverBusy();
+                admitted++;
+            }
+            Future<T> result;
+            try {
+                result = pool.submit(() -> {
+                    synchronized (waiting) {
+                        admitted--;
+                    }
+                    return job.apply(cancel);
+                });
+            } catch (RejectedExecutionException e) { // the app is stopping
+                synchronized (waiting) {
+                    admitted--;
+                }
+                throw serverBusy();
+            }
+            try {
+                return result.get();
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof RuntimeException re) throw re;
+                if (e.getCause() instanceof Error err) throw err;
+                throw new IllegalStateException(e.getCause());
+            } catch (InterruptedException e) {
+                cancel.cancel();
+                Thread.currentThread().interrupt();
+                throw serverBusy();
+            }
+        }
+    }
+
+    private ChatException serverBusy() {
+        return new ChatException(ChatException.Kind.UNAVAILABLE, "server_busy", "Too many answers are waiting (" + maxQueue
+                + "); try again shortly.");
+    }
+
     /** Cancels the running or waiting answer of a conversation; false when there is none. */
     public boolean cancel(UUID conversationId) {
         Turn t = active.get(conversationId);
@@ -272,9 +325,7 @@ public class TurnCoordinator {
         try {
             slot = held != null ? held : holdAnswerSlot(account);
             synchronized (waiting) {
-                if (admitted >= maxQueue) {
-                    throw new ChatException(ChatException.Kind.UNAVAILABLE, "server_busy", "Too many answers are waiting (" + maxQueue + "); try again shortly.");
-                }
+                if (admitted >= maxQueue) throw serverBusy();
                 admitted++;
             }
         } catch (RuntimeException | Error e) {

@@ -4,6 +4,12 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.FutureTask;
 import org.groundchat.inference.GenerationEvents.GenerationResult;
 
 /**
@@ -33,6 +39,8 @@ public final class GroundingEngine implements AutoCloseable {
     private final long[] keysShape, featureMapShape;
     /** Null when batching is off (maxBatch 1): each answer then runs on its caller's thread. */
     private final DecodeBatcher batcher;
+    /** Threads that wait for the region captions of dense captioning, so the batch decodes them together. */
+    private final ExecutorService captionThreads;
 
     private GroundingEngine(BundleManifest manifest, EngineOptions options) {
         this.manifest = manifest;
@@ -61,6 +69,11 @@ public final class GroundingEngine implements AutoCloseable {
         if (b.isEmpty()) b.addAll(List.of(sp.pad(), sp.unk(), sp.image(), sp.boxes(), sp.user(), sp.assistant()));
         this.banned = b.stream().mapToInt(Integer::intValue).toArray();
         this.batcher = options.maxBatch() > 1 ? new DecodeBatcher(this, onnx, d, options.maxBatch()) : null;
+        this.captionThreads = batcher == null ? null : Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "groundchat-caption");
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     public static GroundingEngine open(Path bundleDir, EngineOptions options) {
@@ -174,18 +187,45 @@ public final class GroundingEngine implements AutoCloseable {
                 Map.of("feature_map", featureMapShape), "proposal_boxes", "proposal_scores");
         BundleManifest.ProposalSpec ps = manifest.proposals();
         List<Integer> keep = Nms.select(out[0], out[1], ps.scoreThreshold(), ps.nmsIou(), Math.max(0, max));
-        List<DenseCaption> captions = new ArrayList<>();
+        List<PixelBox> boxes = new ArrayList<>();
+        List<Float> scores = new ArrayList<>();
         for (int i : keep) {
-            if (cancellation != null && cancellation.isCancelled()) break;
             float[] nb = {out[0][4 * i], out[0][4 * i + 1], out[0][4 * i + 2], out[0][4 * i + 3]};
             PixelBox box = BoxGeometry.toPixels(nb, f.width(), f.height());
-            if (box.area() <= 0) continue;
+            if (box.area() > 0) {
+                boxes.add(box);
+                scores.add(out[1][i]);
+            }
+        }
+        // with batching on, the region captions are asked together and share the decoder's steps
+        List<Future<GenerationResult>> answers = new ArrayList<>();
+        for (PixelBox box : boxes) {
             GenerationRequest r = new GenerationRequest(image, List.of(PromptTurn.user("what is this <boxes> ?", List.of(box))),
                     new GenerationOptions(0, 1, 0, 16, 0, false, false), null, cancellation);
-            GenerationResult res = generate(r, GenerationListener.NONE);
-            captions.add(new DenseCaption(box, out[1][i], res.displayText()));
+            Callable<GenerationResult> caption = () -> generate(r, GenerationListener.NONE);
+            answers.add(captionThreads != null ? captionThreads.submit(caption) : new FutureTask<>(caption));
+        }
+        List<DenseCaption> captions = new ArrayList<>();
+        for (int k = 0; k < answers.size(); k++) {
+            if (cancellation != null && cancellation.isCancelled()) break;
+            GenerationResult res = await(answers.get(k));
+            if (res.finishReason() == GenerationEvents.FinishReason.CANCELLED) break;
+            captions.add(new DenseCaption(boxes.get(k), scores.get(k), res.displayText()));
         }
         return captions;
+    }
+
+    private static GenerationResult await(Future<GenerationResult> answer) {
+        try {
+            if (answer instanceof FutureTask<GenerationResult> t && !t.isDone()) t.run();
+            return answer.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException re) throw re;
+            throw new InferenceException("a region caption failed: " + e.getCause(), e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InferenceException("interrupted while captioning", e);
+        }
     }
 
     /** The batch runner, or null when batching is off; tests read its counters. */
@@ -246,6 +286,7 @@ public final class GroundingEngine implements AutoCloseable {
 
     @Override
     public void close() {
+        if (captionThreads != null) captionThreads.shutdownNow();
         if (batcher != null) batcher.close(); // ends its thread before the sessions it calls go
         onnx.close();
     }

@@ -171,6 +171,9 @@ class QueuedAnswersTest {
             Response completion = as(alice).contentType(ContentType.JSON).body(completionBody).post("/v1/chat/completions");
             completion.then().statusCode(429).header("Retry-After", equalTo("5"))
                     .body("error.code", equalTo("rate_limited")).body("error.type", equalTo("rate_limit_error"));
+            // dense captions generate answers too: they go through the same admission
+            as(alice).post("/api/images/" + aliceImage + "/dense-captions").then().statusCode(429)
+                    .header("Retry-After", equalTo("5")).body("error", equalTo("rate_limited"));
             // nothing of the refused turns was stored
             assertEquals(0, messages(alice, third));
             assertEquals(2, messages(alice, finished));

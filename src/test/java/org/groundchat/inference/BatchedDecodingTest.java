@@ -223,6 +223,22 @@ class BatchedDecodingTest {
         return out;
     }
 
+    @Test
+    void denseCaptionsAreAskedTogetherAndEqualTheOneByOneCaptions() throws Exception {
+        byte[] image = java.nio.file.Files.readAllBytes(TestBundle.dir().resolve("golden/case1.png"));
+        List<DenseCaption> alone = single.denseCaptions(image, 8, null);
+        long rowsBefore = batcher.rowsDecoded(), callsBefore = batcher.decoderCalls();
+        List<DenseCaption> together = batched.denseCaptions(image, 8, null);
+        assertTrue(alone.size() > 1, "the scene has several objects: " + alone.size());
+        assertEquals(alone.size(), together.size());
+        for (int i = 0; i < alone.size(); i++) {
+            assertEquals(alone.get(i).caption(), together.get(i).caption(), "caption " + i);
+            assertEquals(alone.get(i).box(), together.get(i).box(), "box " + i);
+        }
+        long rows = batcher.rowsDecoded() - rowsBefore, calls = batcher.decoderCalls() - callsBefore;
+        assertTrue(rows > calls, "the captions shared decoder calls: " + rows + " rows in " + calls + " calls");
+    }
+
     private void awaitWaiting(int n) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (batcher.waitingCount() < n) {
