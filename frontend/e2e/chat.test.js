@@ -613,6 +613,80 @@ test('each message shows when it was written; an answer can be copied', async ()
   assert.equal(await page.locator('.message.assistant .message-copy').last().textContent(), 'Copied');
 });
 
+/** Collects the page's script errors and console errors until stop(). */
+function watchErrors(p) {
+  const errors = [];
+  const onError = (e) => errors.push(e.message);
+  const onConsole = (m) => { if (m.type() === 'error') errors.push(m.text()); };
+  p.on('pageerror', onError);
+  p.on('console', onConsole);
+  return { errors, stop: () => { p.off('pageerror', onError); p.off('console', onConsole); } };
+}
+
+test('edit and resend the last question: its text comes back to the composer, sending asks it again as a new question', async () => {
+  const { errors, stop } = watchErrors(page);
+  try {
+    const id = await page.evaluate(() => location.hash.slice(1));
+    const stored = async () => page.evaluate(async (id) => (await (await fetch(`/api/conversations/${id}`)).json()).messages, id);
+    const before = await stored();
+    const lastQuestion = before.filter((m) => m.role === 'user').pop();
+    // one Edit, on the last question only
+    const edits = page.locator('.message-edit:visible');
+    assert.equal(await edits.count(), 1, 'only the last question can be edited');
+    const lastUser = page.locator('.message.user').last();
+    assert.equal(await lastUser.locator('.message-edit').isVisible(), true);
+
+    // Cancel leaves nothing behind
+    await lastUser.getByRole('button', { name: 'Edit this question and send it again' }).click();
+    assert.equal(await page.locator('#composer-text').inputValue(), lastQuestion.text);
+    assert.equal(await page.locator('#edit-note').isVisible(), true);
+    await page.locator('#edit-cancel').click();
+    assert.equal(await page.locator('#composer-text').inputValue(), '');
+    assert.equal(await page.locator('#edit-note').isVisible(), false);
+
+    await lastUser.getByRole('button', { name: 'Edit this question and send it again' }).click();
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'composer-text', 'the composer has the focus');
+    assert.equal(await page.locator('#composer-text').inputValue(), lastQuestion.text, 'the question is back in the composer');
+    assert.match(await page.locator('#edit-note').innerText(), /Editing your last question/);
+    await page.screenshot({ path: join(SHOTS, '13c-editing-last-question.png') });
+    const edited = golden.cases[SPARSE].turns[0].user;
+    await page.locator('#composer-text').fill(edited);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((n) => document.querySelectorAll('.message').length >= n + 2, before.length);
+    await lastAssistantDone();
+    assert.equal((await page.locator('.message.user').last().locator('.message-text').innerText()).trim(), edited);
+    assert.equal(await page.locator('#edit-note').isVisible(), false, 'editing ends when it is sent');
+    assert.equal(await page.locator('.message.user.editing').count(), 0);
+    const after = await stored();
+    assert.equal(after.length, before.length + 2, 'a new question and its answer');
+    assert.deepEqual(after.slice(0, before.length).map((m) => m.id), before.map((m) => m.id), 'the earlier turn stays, as the README says');
+    assert.equal(after[after.length - 2].text.trim(), edited);
+    assert.equal(after[after.length - 1].status, 'complete');
+    assert.equal(await page.locator('.message-edit:visible').count(), 1, 'Edit moved to the new last question');
+    assert.equal(await page.locator('.message.user').last().locator('.message-edit').isVisible(), true);
+    await page.screenshot({ path: join(SHOTS, '13d-edited-and-resent.png') });
+
+    const phone = await openOnPhone();
+    try {
+      const edit = phone.locator('.message.user').last().getByRole('button', { name: 'Edit this question and send it again' });
+      await edit.click();
+      assert.equal(await phone.locator('#composer-text').inputValue(), edited);
+      for (const sel of ['#edit-note', '#edit-cancel', '#send-btn']) {
+        const box = await phone.locator(sel).boundingBox();
+        assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `${sel} is on a 390 px screen (${JSON.stringify(box)})`);
+      }
+      const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow} px)`);
+      await phone.screenshot({ path: join(SHOTS, '13e-editing-390.png') });
+    } finally {
+      await phone.close();
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    stop();
+  }
+});
+
 /**
  * Keeps the server's answer pool busy: `count` long answers ("describe the image" on the 8-object golden scene) in
  * other conversations, sent from the page like any other client; resolves once each is started or queued.
@@ -868,6 +942,72 @@ test('the model\'s world in view: what it knows from its bundle, sample scenes, 
     assert.deepEqual(errors, []);
   } finally {
     page.off('pageerror', onError);
+  }
+});
+
+test('a new random scene of the model\'s world, drawn by the server, starts a conversation from the empty state', async () => {
+  const { errors, stop } = watchErrors(page);
+  try {
+    const info = await page.evaluate(async () => (await fetch('/api/model')).json());
+    const words = new Set(info.words);
+    const scenes = [];
+    for (let i = 0; i < 2; i++) {
+      await page.locator('#new-conversation').click();
+      const button = page.locator('#model-note #random-scene');
+      await button.waitFor();
+      if (i === 0) await page.screenshot({ path: join(SHOTS, '17d-random-scene-button.png') });
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => r.url().includes('/api/scenes/random')),
+        button.click(),
+      ]);
+      assert.equal(response.status(), 200);
+      assert.equal(response.headers()['content-type'], 'image/png');
+      const objects = response.headers()['x-groundchat-objects'].split(', ');
+      assert.ok(objects.length >= 1 && objects.length <= 8, objects.join('; '));
+      for (const o of objects) assert.ok(o.split(' ').every((w) => words.has(w)), `"${o}" is said in words the model knows`);
+      await page.waitForFunction(() => location.hash.length > 1);
+      await page.locator('#frame:not([hidden]) img').waitFor();
+      const id = await page.evaluate(() => location.hash.slice(1));
+      const c = await page.evaluate(async (id) => (await fetch(`/api/conversations/${id}`)).json(), id);
+      assert.ok(c.imageId, 'the scene is the conversation\'s image');
+      const size = await page.locator('#stage-img').evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+      assert.ok(Math.max(...size) >= 320 && Math.max(...size) <= 640, `a scene of the world's sizes: ${size}`);
+      scenes.push(c.imageId);
+    }
+    assert.notEqual(scenes[0], scenes[1], 'each click draws a new scene');
+    // the same seed, the same scene: the server draws it deterministically
+    const same = await page.evaluate(async () => {
+      const a = new Uint8Array(await (await fetch('/api/scenes/random?seed=7&objects=3')).arrayBuffer());
+      const b = new Uint8Array(await (await fetch('/api/scenes/random?seed=7&objects=3')).arrayBuffer());
+      return a.length === b.length && a.every((v, i) => v === b[i]);
+    });
+    assert.ok(same);
+    await ask(page, 'describe the image .');
+    assert.ok((await page.locator('.message.assistant .message-text').last().innerText()).trim().length > 0, 'the model answers about it');
+    await page.screenshot({ path: join(SHOTS, '17e-random-scene-answered.png') });
+
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    phone.setDefaultTimeout(TIMEOUT);
+    try {
+      await phone.goto(BASE);
+      await signIn(phone);
+      await phone.locator('#new-conversation').click();
+      const button = phone.locator('#model-note #random-scene');
+      await button.waitFor();
+      await button.scrollIntoViewIfNeeded();
+      const box = await button.boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `the button is on a 390 px screen (${JSON.stringify(box)})`);
+      await button.click();
+      await phone.locator('#frame:not([hidden]) img').waitFor();
+      const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow} px)`);
+      await phone.screenshot({ path: join(SHOTS, '17f-random-scene-390.png'), fullPage: true });
+    } finally {
+      await phone.close();
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    stop();
   }
 });
 

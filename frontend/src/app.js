@@ -27,6 +27,7 @@ const state = {
   turns: [],
   shownTurn: null,
   points: [],
+  editing: null, // the li of the last question while its text is being edited in the composer
 };
 
 const stage = new ImageStage(
@@ -270,6 +271,7 @@ function iconButton(text, label) {
 }
 
 function closeConversation() {
+  stopEdit(true);
   if (state.socket) state.socket.close();
   state.socket = null;
   dropOutbox();
@@ -345,6 +347,7 @@ async function refreshAfterReconnect(id) {
 
 /** Shows a conversation read over REST: title, image, stored messages, then the outbox's pending bubbles. */
 async function showConversation(c) {
+  if (state.editing && !state.editing.isConnected) stopEdit(); // its message was drawn again: the text stays in the composer
   state.conversation = c;
   state.imageId = c.imageId;
   state.running = null;
@@ -491,6 +494,7 @@ function renderStoredMessage(m) {
   for (const r of m.regions || []) for (const p of r.points || []) pts.push({ ...p, number: r.number });
   if (m.role === 'assistant' && pts.length) { state.points = pts; stage.setPoints(pts); }
   attachPointHover(li, pts);
+  if (m.role === 'user') showEditOnLastQuestion();
   return li;
 }
 
@@ -506,11 +510,7 @@ function renderFoot(li, m) {
     foot.appendChild(time);
   }
   if (m.role === 'assistant' && m.text) {
-    const copy = document.createElement('button');
-    copy.type = 'button';
-    copy.className = 'btn-link message-copy';
-    copy.textContent = 'Copy';
-    copy.setAttribute('aria-label', 'Copy this answer');
+    const copy = linkButton('message-copy', 'Copy', 'Copy this answer');
     copy.addEventListener('click', async () => {
       try {
         await navigator.clipboard.writeText(m.text);
@@ -523,7 +523,55 @@ function renderFoot(li, m) {
     });
     foot.appendChild(copy);
   }
+  if (m.role === 'user' && m.text) {
+    const edit = linkButton('message-edit', 'Edit', 'Edit this question and send it again');
+    edit.addEventListener('click', () => startEdit(li, m.text));
+    foot.appendChild(edit);
+  }
   if (foot.childElementCount) li.appendChild(foot);
+}
+
+function linkButton(className, text, label) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = `btn-link ${className}`;
+  b.textContent = text;
+  b.setAttribute('aria-label', label);
+  return b;
+}
+
+/** Only the last question can be edited (hidden while an answer runs, styles.css). */
+function showEditOnLastQuestion() {
+  const edits = [...$('messages').querySelectorAll('.message.user:not(.outbox) .message-edit')];
+  edits.forEach((b, i) => { b.hidden = i !== edits.length - 1; });
+}
+
+/**
+ * Edit and resend: the last question's text goes back into the composer; sending asks it as a new question (the
+ * service keeps every stored turn, so the earlier question and its answer stay above, and [n] in it still resolve).
+ */
+function startEdit(li, text) {
+  stopEdit();
+  state.editing = li;
+  li.classList.add('editing');
+  const t = $('composer-text');
+  t.value = text;
+  t.focus();
+  t.setSelectionRange(text.length, text.length);
+  $('edit-note').hidden = false;
+  modelInfo.markUnknown();
+}
+
+/** Leaves editing; `clear`: the edited text leaves the composer too (Cancel). */
+function stopEdit(clear = false) {
+  if (!state.editing) return;
+  state.editing.classList.remove('editing');
+  state.editing = null;
+  $('edit-note').hidden = true;
+  if (clear) {
+    $('composer-text').value = '';
+    modelInfo.markUnknown();
+  }
 }
 
 // ---- turns and region lists --------------------------------------------------------------------
@@ -824,6 +872,7 @@ async function send(text) {
   state.pending = [];
   renderPending();
   $('composer-text').value = '';
+  stopEdit();
   modelInfo.markUnknown();
 }
 
@@ -860,6 +909,7 @@ $('new-conversation').addEventListener('click', () => {
   $('add-image').focus();
 });
 $('conv-search').addEventListener('input', renderList);
+$('edit-cancel').addEventListener('click', () => { stopEdit(true); $('composer-text').focus(); });
 $('add-image').addEventListener('click', () => $('file-input').click());
 $('file-input').addEventListener('change', (e) => {
   const file = e.target.files[0];
@@ -948,6 +998,7 @@ async function start() {
 const account = new AccountDialog(toast);
 const modelInfo = new ModelInfo({
   onSample: (file) => addImage(file),
+  onError: (message) => toast(message),
   onQuestion: (text) => {
     $('composer-text').value = text;
     $('composer-text').focus();

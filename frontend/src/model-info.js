@@ -6,7 +6,8 @@ const $ = (id) => document.getElementById(id);
 
 export class ModelInfo {
   /**
-   * callbacks: {onSample(file), onQuestion(text)}: a sample scene picked (a PNG File), an example question picked.
+   * callbacks: {onSample(file), onQuestion(text), onError(message)}: a sample or random scene picked (a PNG File), an
+   * example question picked, a random scene that could not be drawn.
    */
   constructor(callbacks) {
     this.cb = callbacks;
@@ -62,30 +63,58 @@ export class ModelInfo {
       }
       note.append(head, chips);
     }
-    if (samples > 0) {
-      const head = document.createElement('p');
-      head.textContent = 'Start from a scene of its world:';
-      const gallery = document.createElement('div');
-      gallery.className = 'samples';
-      for (let i = 0; i < samples; i++) {
-        const b = document.createElement('button');
-        b.type = 'button';
-        b.className = 'sample';
-        b.setAttribute('aria-label', `Sample scene ${i + 1}`);
-        const img = document.createElement('img');
-        img.src = `/api/model/samples/${i}`;
-        img.alt = '';
-        img.loading = 'lazy';
-        b.appendChild(img);
-        b.addEventListener('click', async () => {
-          const blob = await (await fetch(img.src)).blob();
-          this.cb.onSample(new File([blob], `sample-${i + 1}.png`, { type: 'image/png' }));
-        });
-        gallery.appendChild(b);
-      }
-      note.append(head, gallery);
+    const head = document.createElement('p');
+    head.textContent = 'Start from a scene of its world:';
+    const gallery = document.createElement('div');
+    gallery.className = 'samples';
+    note.append(head, gallery);
+    for (let i = 0; i < samples; i++) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'sample';
+      b.setAttribute('aria-label', `Sample scene ${i + 1}`);
+      const img = document.createElement('img');
+      img.src = `/api/model/samples/${i}`;
+      img.alt = '';
+      img.loading = 'lazy';
+      b.appendChild(img);
+      b.addEventListener('click', async () => {
+        const blob = await (await fetch(img.src)).blob();
+        this.cb.onSample(new File([blob], `sample-${i + 1}.png`, { type: 'image/png' }));
+      });
+      gallery.appendChild(b);
     }
+    gallery.appendChild(this.randomSceneButton());
     note.hidden = false;
+  }
+
+  /**
+   * "New random scene": the server draws a scene of the same world (GET /api/scenes/random, shapes, colours and sizes
+   * the model's tokenizer knows) for a seed picked here; it starts the conversation like a sample scene.
+   */
+  randomSceneButton() {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'btn random-scene';
+    b.id = 'random-scene';
+    b.textContent = 'New random scene';
+    b.addEventListener('click', async () => {
+      const seed = crypto.getRandomValues(new Uint32Array(1))[0] % 2147483647;
+      b.disabled = true;
+      b.textContent = 'Drawing…';
+      try {
+        const response = await fetch(`/api/scenes/random?seed=${seed}`);
+        if (!response.ok) throw new Error(`The scene could not be drawn (${response.status}).`);
+        const blob = await response.blob();
+        await this.cb.onSample(new File([blob], `scene-${seed}.png`, { type: 'image/png' }));
+      } catch (e) {
+        this.cb.onError(e.message);
+      } finally {
+        b.disabled = false;
+        b.textContent = 'New random scene';
+      }
+    });
+    return b;
   }
 
   /** The message's words the tokenizer does not have, as it splits them (lowercase, punctuation apart). */
