@@ -417,8 +417,11 @@ public class TurnCoordinator {
                 return;
             }
             List<PromptTurn> prompt = store.promptTurns(a.conversationId(), a.userMessageId());
-            byte[] image = store.imageBytes(a.imageId());
-            GenerationRequest req = new GenerationRequest(image, prompt, options, i -> "[" + (first + i) + "]", turn.cancel);
+            // the features come from the engine's cache by the stored hash; the blob is read only on a miss
+            UUID imageId = a.imageId();
+            GenerationRequest req = GenerationRequest.about(
+                    new GenerationRequest.StoredImage(store.imageSha256(imageId), () -> store.imageBytes(imageId)),
+                    prompt, options, i -> "[" + (first + i) + "]", turn.cancel);
             GenerationResult r = engine.generate(req, new GenerationListener() {
                 @Override public void onTextDelta(String delta) {
                     if (partial.isEmpty() && !delta.isEmpty()) metrics.firstToken(turn.queuedAt);

@@ -136,6 +136,14 @@ public class TurnStore {
         return RegionEntity.nextNumber(conversationId);
     }
 
+    /** The stored image's SHA-256 (computed from its bytes at upload), without reading the bytes. */
+    @Transactional
+    public String imageSha256(UUID imageId) {
+        return ImageEntity.getEntityManager().createQuery("select i.sha256 from ImageEntity i where i.id = :id", String.class)
+                .setParameter("id", imageId).getResultStream().findFirst()
+                .orElseThrow(() -> ChatException.notFound("unknown_image", "No image with id '" + imageId + "'."));
+    }
+
     @Transactional
     public byte[] imageBytes(UUID imageId) {
         ImageEntity image = ImageEntity.findById(imageId);

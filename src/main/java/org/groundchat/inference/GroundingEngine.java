@@ -166,10 +166,11 @@ public final class GroundingEngine implements AutoCloseable {
      */
     public GenerationResult generate(GenerationRequest req, GenerationListener listener) {
         long t0 = System.nanoTime();
-        // hash once: a cache hit costs no encoding, so it reports 0 ms
-        String sha = checkedSha(req.image());
+        // hash once (or not at all for a stored image): a cache hit costs no encoding, so it reports 0 ms
+        GenerationRequest.StoredImage stored = req.stored();
+        String sha = stored != null ? stored.sha256() : checkedSha(req.image());
         ImageFeatures cached = cache.peek(sha);
-        ImageFeatures f = cached != null ? cached : featuresFor(sha, req.image());
+        ImageFeatures f = cached != null ? cached : stored != null ? features(stored.bytes().get()) : featuresFor(sha, req.image());
         double encodeMs = cached != null ? 0 : f.encodeMs();
         listener.onEncoded(encodeMs);
         int requested = req.options().maxNewTokens();

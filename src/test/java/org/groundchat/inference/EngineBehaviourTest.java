@@ -255,4 +255,25 @@ class EngineBehaviourTest {
         assertEquals(200.0 / 300, BoxGeometry.toPixels(new float[] {0, 0, 1, 1}, w, h).y2() / 300, 1e-9,
                 "boxes reaching into the padding are clipped to the image");
     }
+
+    @Test
+    void aStoredImageIsReadOnlyWhenItsFeaturesAreNotCached() throws Exception {
+        String sha = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(sparseScene));
+        java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
+        GenerationRequest.StoredImage stored = new GenerationRequest.StoredImage(sha, () -> {
+            reads.incrementAndGet();
+            return sparseScene;
+        });
+        List<PromptTurn> ask = List.of(PromptTurn.user("where is the red circle ?", List.of()));
+        try (GroundingEngine fresh = GroundingEngine.open(TestBundle.dir(), EngineOptions.defaults().withBundleDir(TestBundle.dir()))) {
+            GenerationResult first = fresh.generate(GenerationRequest.about(stored, ask, null, null, null), GenerationListener.NONE);
+            assertEquals(1, reads.get(), "a cache miss reads the bytes once");
+            GenerationResult second = fresh.generate(GenerationRequest.about(stored, ask, null, null, null), GenerationListener.NONE);
+            assertEquals(1, reads.get(), "a cached image is found by its stored hash, its bytes not read again");
+            assertEquals(first.displayText(), second.displayText());
+            GenerationResult fromBytes = fresh.generate(new GenerationRequest(sparseScene, ask, null, null, null), GenerationListener.NONE);
+            assertEquals(first.displayText(), fromBytes.displayText(), "the same image either way");
+            assertEquals(0, fromBytes.timings().encodeMs(), "the bytes hash to the stored key: a cache hit");
+        }
+    }
 }
