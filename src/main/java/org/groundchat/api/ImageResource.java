@@ -27,7 +27,7 @@ import org.groundchat.chat.ImageService;
 import org.groundchat.chat.TurnCoordinator;
 import org.groundchat.inference.CancellationToken;
 import org.groundchat.inference.DenseCaption;
-import org.groundchat.inference.GroundingEngine;
+import org.groundchat.inference.ChatEngine;
 import org.groundchat.persistence.ImageEntity;
 import org.jboss.resteasy.reactive.RestForm;
 import org.jboss.resteasy.reactive.multipart.FileUpload;
@@ -38,7 +38,7 @@ public class ImageResource {
     @Inject
     ImageService images;
     @Inject
-    GroundingEngine engine;
+    ChatEngine engine;
     @Inject
     SecurityIdentity identity;
     @Inject
@@ -86,6 +86,10 @@ public class ImageResource {
     @Produces(MediaType.APPLICATION_JSON)
     public Map<String, Object> denseCaptions(@PathParam("id") String id, @QueryParam("max") String maxParam) {
         int max = QueryInts.parse(maxParam, 8, "max", 1, 32);
+        if (!engine.hasDenseCaptions()) {
+            throw ChatException.unprocessable("not_supported", "This model proposes no regions of its own: ask about "
+                    + "the image in a conversation instead.");
+        }
         UUID account = account();
         byte[] bytes = images.content(Ids.parse(id, "image"), account);
         // a client that hangs up stops the captions still to come

@@ -14,7 +14,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
-import org.groundchat.inference.GroundingEngine;
+import org.groundchat.inference.ChatEngine;
 
 /**
  * The service's meters at {@code /q/metrics} (README, "Metrics"). They carry counts and durations only, never text,
@@ -40,7 +40,7 @@ public class ChatMetrics {
     private final AtomicInteger running = new AtomicInteger();
 
     @Inject
-    public ChatMetrics(MeterRegistry registry, GroundingEngine engine, OpenConnections sockets) {
+    public ChatMetrics(MeterRegistry registry, ChatEngine engine, OpenConnections sockets) {
         this.registry = registry;
         started = Counter.builder("groundchat.answers.started").description("Answers that left the queue and began")
                 .register(registry);
@@ -60,9 +60,9 @@ public class ChatMetrics {
         Gauge.builder("groundchat.answers.running", running, AtomicInteger::get)
                 .description("Answers being generated now").register(registry);
         // the engine counts on its own (the command line uses it without Micrometer); the registry reads its totals
-        FunctionCounter.builder("groundchat.image.encodes", engine, GroundingEngine::imageEncodes)
+        FunctionCounter.builder("groundchat.image.encodes", engine, ChatEngine::imageEncodes)
                 .description("Images run through the vision encoder (feature-cache misses)").register(registry);
-        FunctionCounter.builder("groundchat.feature.cache.hits", engine, GroundingEngine::featureCacheHits)
+        FunctionCounter.builder("groundchat.feature.cache.hits", engine, ChatEngine::featureCacheHits)
                 .description("Image lookups served from the feature cache without encoding").register(registry);
         Gauge.builder("groundchat.websocket.connections", sockets, s -> s.listAll().size())
                 .description("Open WebSocket connections").register(registry);

@@ -9,9 +9,9 @@ import jakarta.inject.Singleton;
 import java.nio.file.Path;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.groundchat.inference.EngineOptions;
-import org.groundchat.inference.GroundingEngine;
+import org.groundchat.inference.ChatEngine;
 
-/** Opens the model bundle once at startup (a broken bundle stops the boot with its reason) and closes it at shutdown. */
+/** Opens the model bundle (groundchat.model.dir; its contract picks the engine) once at startup (a broken bundle stops the boot with its reason) and closes it at shutdown. */
 @ApplicationScoped
 public class EngineProvider {
     @ConfigProperty(name = "groundchat.model.dir", defaultValue = "models/default")
@@ -31,13 +31,13 @@ public class EngineProvider {
     @Produces
     @Singleton
     @Startup
-    GroundingEngine engine() {
+    ChatEngine engine() {
         Path bundle = Path.of(dir);
-        return GroundingEngine.open(bundle, new EngineOptions(bundle, cuda, cacheSize, limits.maxPixels(), limits.maxBytes(), threads,
+        return ChatEngine.open(bundle, new EngineOptions(bundle, cuda, cacheSize, limits.maxPixels(), limits.maxBytes(), threads,
                 maxBatch));
     }
 
-    void close(@Disposes GroundingEngine engine) {
+    void close(@Disposes ChatEngine engine) {
         engine.close();
     }
 }

@@ -29,7 +29,7 @@ import org.groundchat.inference.GenerationEvents.WordPointEvent;
 import org.groundchat.inference.GenerationListener;
 import org.groundchat.inference.GenerationOptions;
 import org.groundchat.inference.GenerationRequest;
-import org.groundchat.inference.GroundingEngine;
+import org.groundchat.inference.ChatEngine;
 import org.groundchat.inference.InferenceException;
 import org.groundchat.inference.PixelBox;
 import org.groundchat.persistence.DatabaseOutage;
@@ -53,7 +53,7 @@ public class TurnCoordinator {
     private record PendingEnding(UUID messageId, UUID replaces, String partial, String reason) {}
 
     @Inject
-    GroundingEngine engine;
+    ChatEngine engine;
     @Inject
     TurnStore store;
     @Inject
@@ -466,7 +466,12 @@ public class TurnCoordinator {
             store.finishAnswer(ending.messageId(), ending.replaces(), "failed", null, ending.partial(), ending.reason(), 0,
                     null);
         } catch (RuntimeException e) {
-            if (!DatabaseOutage.isCause(e)) throw e;
+            if (!DatabaseOutage.isCause(e)) {
+                // the client still hears the end; the row stays "streaming" until the next start marks it failed
+                LOG.error("a failed answer could not be stored", e);
+                reportFailure(turn, "internal_error", "The answer failed and could not be stored.");
+                return;
+            }
             pendingEndings.put(ending.messageId(), new PendingEnding(ending.messageId(), ending.replaces(), ending.partial(),
                     INTERRUPTED_BY_OUTAGE));
             code = DatabaseOutage.CODE;

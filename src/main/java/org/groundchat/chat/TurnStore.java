@@ -16,7 +16,7 @@ import java.util.Set;
 import java.util.UUID;
 import org.groundchat.chat.view.MessageJson;
 import org.groundchat.inference.GenerationEvents.GenerationResult;
-import org.groundchat.inference.GroundingEngine;
+import org.groundchat.inference.ChatEngine;
 import org.groundchat.inference.GenerationEvents.MaskEvent;
 import org.groundchat.inference.GenerationEvents.RegionEvent;
 import org.groundchat.inference.GenerationEvents.WordPointEvent;
@@ -35,7 +35,7 @@ public class TurnStore {
     @Inject
     ConversationService conversations;
     @Inject
-    GroundingEngine engine;
+    ChatEngine engine;
 
     /** What a validated, stored user turn needs for generation. */
     /** replaces: the answer a regenerate will replace once the new one completes (null for a new turn). */
@@ -152,6 +152,14 @@ public class TurnStore {
     }
 
     /**
+     * Model output as PostgreSQL can keep it: a model with byte-fallback tokens can write U+0000, which text columns
+     * refuse (the answer could then never be stored); it becomes U+FFFD.
+     */
+    static String storable(String s) {
+        return s == null ? null : s.replace('\u0000', '\uFFFD');
+    }
+
+    /**
      * Stores the answer's end state (complete, cancelled or failed) with its regions, masks and points. For a
      * regenerate ({@code replaces} set): a complete answer deletes the old one; otherwise the new one is dropped and
      * the old answer, still stored, is returned.
@@ -175,8 +183,8 @@ public class TurnStore {
         m.status = status;
         m.errorReason = reason;
         if (r != null) {
-            m.displayText = r.displayText();
-            m.modelText = r.modelText();
+            m.displayText = storable(r.displayText());
+            m.modelText = storable(r.modelText());
             m.promptTokens = r.promptTokens();
             m.completionTokens = r.completionTokens();
             m.timingsJson = json(timings);
@@ -190,7 +198,7 @@ public class TurnStore {
                 reg.number = firstNumber + e.index();
                 reg.x1 = e.box().x1(); reg.y1 = e.box().y1(); reg.x2 = e.box().x2(); reg.y2 = e.box().y2();
                 reg.source = RegionEntity.MODEL;
-                reg.phrase = e.phrase();
+                reg.phrase = storable(e.phrase());
                 reg.phraseStart = e.phraseStart();
                 reg.phraseEnd = e.phraseEnd();
                 MaskEvent mask = masks.get(e.index());
@@ -201,13 +209,16 @@ public class TurnStore {
                 }
                 List<Map<String, Object>> pts = new ArrayList<>();
                 for (WordPointEvent p : r.points()) {
-                    if (p.regionIndex() == e.index()) pts.add(EventJson.point(p, null));
+                    if (p.regionIndex() != e.index()) continue;
+                    Map<String, Object> point = EventJson.point(p, null);
+                    point.put("word", storable(p.word()));
+                    pts.add(point);
                 }
                 reg.pointsJson = pts.isEmpty() ? null : json(pts);
                 reg.persist();
             }
         } else if (partialText != null) {
-            m.displayText = partialText;
+            m.displayText = storable(partialText);
         }
         ConversationEntity c = ConversationEntity.findById(m.conversationId);
         if (c != null) c.updatedAt = Instant.now();

@@ -12,7 +12,7 @@ import org.groundchat.inference.GenerationEvents.RegionEvent;
 import org.groundchat.inference.GenerationListener;
 import org.groundchat.inference.GenerationOptions;
 import org.groundchat.inference.GenerationRequest;
-import org.groundchat.inference.GroundingEngine;
+import org.groundchat.inference.ChatEngine;
 import org.groundchat.inference.ImageDecoder;
 import org.groundchat.inference.InferenceException;
 import org.groundchat.inference.PixelBox;
@@ -55,7 +55,7 @@ public final class AskCommand {
         byte[] image = Files.readAllBytes(Path.of(pos.get(0)));
         String question = pos.get(1);
         if (!boxes.isEmpty() && !question.contains("<boxes>")) question = question + " <boxes>".repeat(boxes.size());
-        try (GroundingEngine engine = GroundingEngine.open(bundle, EngineOptions.defaults())) {
+        try (ChatEngine engine = ChatEngine.open(bundle, EngineOptions.defaults())) {
             GenerationRequest req = new GenerationRequest(image, List.of(PromptTurn.user(question, boxes)),
                     GenerationOptions.greedy(), null, null);
             GenerationResult r = engine.generate(req, new GenerationListener() {

@@ -20,7 +20,7 @@ import org.groundchat.inference.GenerationEvents.GenerationResult;
  * at the same time are decoded together (continuous batching, {@link DecodeBatcher}) unless
  * {@link EngineOptions#maxBatch()} is 1; either way each caller blocks in {@link #generate} for its own answer.
  */
-public final class GroundingEngine implements AutoCloseable {
+public final class GroundingEngine implements ChatEngine {
     private final BundleManifest manifest;
     private final EngineOptions options;
     private final OnnxBundle onnx;
@@ -86,14 +86,23 @@ public final class GroundingEngine implements AutoCloseable {
 
     public BundleManifest manifest() { return manifest; }
 
+    @Override
+    public com.fasterxml.jackson.databind.JsonNode bundle() { return manifest.raw(); }
+
+    @Override
+    public boolean hasDenseCaptions() { return true; }
+
     public WordLevelTokenizer tokenizer() { return tokenizer; }
 
+    @Override
     public boolean usesCuda() { return onnx.cuda; }
 
     /** Images run through the vision encoder since the engine opened (each cache miss). */
+    @Override
     public long imageEncodes() { return cache.encodes(); }
 
     /** Image lookups answered from the feature cache since the engine opened. */
+    @Override
     public long featureCacheHits() { return cache.hits(); }
 
     private float[] embedVocabulary() {
@@ -153,6 +162,7 @@ public final class GroundingEngine implements AutoCloseable {
      * Older turns are dropped to make room, but a message that does not fit alone can never be answered, so the
      * service refuses it before storing anything.
      */
+    @Override
     public boolean fitsAlone(String userModelText) {
         return prompts.fitsAlone(userModelText, ANSWER_RESERVE);
     }
@@ -164,6 +174,7 @@ public final class GroundingEngine implements AutoCloseable {
      * do the listener's callbacks after {@code onEncoded}: a listener must not block, and must not call
      * {@code generate} itself.
      */
+    @Override
     public GenerationResult generate(GenerationRequest req, GenerationListener listener) {
         long t0 = System.nanoTime();
         // hash once (or not at all for a stored image): a cache hit costs no encoding, so it reports 0 ms
@@ -182,6 +193,7 @@ public final class GroundingEngine implements AutoCloseable {
     }
 
     /** Dense captioning: proposal head -> score threshold and NMS -> a region caption for each kept box. */
+    @Override
     public List<DenseCaption> denseCaptions(byte[] image, int max, CancellationToken cancellation) {
         ImageFeatures f = features(image);
         float[][] out = Tensors.run(onnx.env, onnx.proposalHead, Map.of("feature_map", f.featureMap()),

@@ -5,7 +5,7 @@ import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import org.groundchat.inference.GenerationListener;
 import org.groundchat.inference.GenerationOptions;
-import org.groundchat.inference.GroundingEngine;
+import org.groundchat.inference.ChatEngine;
 
 /**
  * LangChain4j {@link ChatModel} backed by the grounding engine; see {@link LangChainRequests} for the mapping. Calls
@@ -13,10 +13,10 @@ import org.groundchat.inference.GroundingEngine;
  * chat or streaming, in the same process.
  */
 public class GroundedChatModel implements ChatModel {
-    private final GroundingEngine engine;
+    private final ChatEngine engine;
     private final GenerationOptions defaults;
 
-    public GroundedChatModel(GroundingEngine engine) { this(builder().engine(engine)); }
+    public GroundedChatModel(ChatEngine engine) { this(builder().engine(engine)); }
 
     private GroundedChatModel(Builder b) {
         if (b.engine == null) throw new IllegalArgumentException("engine is required");

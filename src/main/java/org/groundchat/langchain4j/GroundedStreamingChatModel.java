@@ -7,7 +7,7 @@ import java.util.concurrent.Executor;
 import org.groundchat.inference.GenerationEvents.GenerationResult;
 import org.groundchat.inference.GenerationListener;
 import org.groundchat.inference.GenerationOptions;
-import org.groundchat.inference.GroundingEngine;
+import org.groundchat.inference.ChatEngine;
 
 /**
  * LangChain4j {@link StreamingChatModel}: text deltas stream through {@code onPartialResponse} as the engine
@@ -18,13 +18,13 @@ import org.groundchat.inference.GroundingEngine;
  * at the same time share its decoder steps.
  */
 public class GroundedStreamingChatModel implements StreamingChatModel {
-    private final GroundingEngine engine;
+    private final ChatEngine engine;
     private final Executor executor;
     private final GenerationOptions defaults;
 
-    public GroundedStreamingChatModel(GroundingEngine engine) { this(builder().engine(engine)); }
+    public GroundedStreamingChatModel(ChatEngine engine) { this(builder().engine(engine)); }
 
-    public GroundedStreamingChatModel(GroundingEngine engine, Executor executor) { this(builder().engine(engine).executor(executor)); }
+    public GroundedStreamingChatModel(ChatEngine engine, Executor executor) { this(builder().engine(engine).executor(executor)); }
 
     private GroundedStreamingChatModel(Builder b) {
         if (b.engine == null) throw new IllegalArgumentException("engine is required");

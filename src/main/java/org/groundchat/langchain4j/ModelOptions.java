@@ -1,17 +1,17 @@
 package org.groundchat.langchain4j;
 
 import org.groundchat.inference.GenerationOptions;
-import org.groundchat.inference.GroundingEngine;
+import org.groundchat.inference.ChatEngine;
 
 /** The builder settings both LangChain4j models share: the engine and the default generation options. */
 abstract class ModelOptions<B extends ModelOptions<B>> {
-    GroundingEngine engine;
+    ChatEngine engine;
     final Options options = new Options();
 
     @SuppressWarnings("unchecked")
     private B self() { return (B) this; }
 
-    public B engine(GroundingEngine engine) { this.engine = engine; return self(); }
+    public B engine(ChatEngine engine) { this.engine = engine; return self(); }
 
     /** 0 (the default) is greedy. */
     public B temperature(double temperature) { options.temperature = temperature; return self(); }

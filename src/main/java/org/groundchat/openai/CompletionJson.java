@@ -4,21 +4,22 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.groundchat.inference.BundleManifest;
 
 /** The JSON shapes of OpenAI's Chat Completions API, plus the {@code groundchat} extension field. */
 final class CompletionJson {
     private CompletionJson() {}
 
-    static Map<String, Object> model(BundleManifest manifest) {
-        JsonNode raw = manifest.raw();
+    static Map<String, Object> model(JsonNode raw) {
         Map<String, Object> about = new LinkedHashMap<>();
-        about.put("bundle_version", manifest.version());
+        about.put("bundle_version", raw.path("version").asText());
         about.put("trained_steps", raw.path("trained_steps").asInt());
         about.put("parameters", raw.path("parameters").asLong());
-        about.put("image_size", manifest.image().size());
-        about.put("vocabulary", manifest.dims().vocab());
-        about.put("grounding", List.of("boxes", "masks", "word_points", "user_regions"));
+        about.put("image_size", raw.path("image").path("size").asInt());
+        about.put("vocabulary", raw.path("dims").path("vocab").asInt());
+        // an imported NExT-Chat bundle says what it can (no word points, no dense captions)
+        JsonNode can = raw.path("capabilities");
+        about.put("grounding", can.path("word_points").asBoolean(true) ? List.of("boxes", "masks", "word_points", "user_regions")
+                : List.of("boxes", "masks", "user_regions"));
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("id", raw.path("name").asText());
         m.put("object", "model");

@@ -19,7 +19,7 @@ import java.util.Map;
 import java.util.UUID;
 import org.groundchat.chat.ChatException;
 import org.groundchat.chat.TurnCoordinator;
-import org.groundchat.inference.GroundingEngine;
+import org.groundchat.inference.ChatEngine;
 import org.groundchat.security.Caller;
 
 /**
@@ -34,7 +34,7 @@ public class OpenAiResource {
     static final String CONVERSATION_HEADER = "X-GroundChat-Conversation";
 
     @Inject
-    GroundingEngine engine;
+    ChatEngine engine;
     @Inject
     TurnCoordinator coordinator;
     @Inject
@@ -48,7 +48,7 @@ public class OpenAiResource {
     @Path("/models")
     @Produces(MediaType.APPLICATION_JSON)
     public Map<String, Object> models() {
-        return Map.of("object", "list", "data", List.of(CompletionJson.model(engine.manifest())));
+        return Map.of("object", "list", "data", List.of(CompletionJson.model(engine.bundle())));
     }
 
     @GET
@@ -56,7 +56,7 @@ public class OpenAiResource {
     @Produces(MediaType.APPLICATION_JSON)
     public Map<String, Object> model(@PathParam("id") String id) {
         checkModel(id);
-        return CompletionJson.model(engine.manifest());
+        return CompletionJson.model(engine.bundle());
     }
 
     @POST
@@ -71,7 +71,7 @@ public class OpenAiResource {
             String continued = conversationHeader != null && !conversationHeader.isBlank() ? conversationHeader : req.conversationId();
             TurnEventQueue events = new TurnEventQueue();
             UUID conversationId = conversations.submit(account, continued, req, events);
-            CompletionStream completion = new CompletionStream(json, coordinator, engine.manifest().raw().path("name").asText(),
+            CompletionStream completion = new CompletionStream(json, coordinator, engine.bundle().path("name").asText(),
                     conversationId, events, req.includeUsage());
             if (req.stream()) {
                 return Response.ok(completion.asEventStream()).type(MediaType.SERVER_SENT_EVENTS)
@@ -93,7 +93,7 @@ public class OpenAiResource {
     }
 
     private void checkModel(String id) {
-        String name = engine.manifest().raw().path("name").asText();
+        String name = engine.bundle().path("name").asText();
         if (!name.equals(id) && !"groundchat".equals(id)) {
             throw new OpenAiException(404, "invalid_request_error", "model_not_found", "model",
                     "The model '" + id + "' does not exist; this server serves '" + name + "' (GET /v1/models).");

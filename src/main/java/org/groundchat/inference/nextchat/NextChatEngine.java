@@ -5,6 +5,12 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import com.fasterxml.jackson.databind.JsonNode;
+import org.groundchat.inference.CancellationToken;
+import org.groundchat.inference.ChatEngine;
+import org.groundchat.inference.DenseCaption;
+import org.groundchat.inference.PromptTurn;
 import org.groundchat.inference.BpeTokenizer;
 import org.groundchat.inference.DecodedImage;
 import org.groundchat.inference.EngineOptions;
@@ -31,11 +37,13 @@ import org.groundchat.inference.PixelBox;
  *
  * <p>Thread-safe: each answer has its own decoder state; ORT sessions allow concurrent runs.
  */
-public final class NextChatEngine implements AutoCloseable {
+public final class NextChatEngine implements ChatEngine {
     private final NextChatManifest manifest;
     private final BpeTokenizer tokenizer;
     private final NextChatSessions sessions;
     private final EngineOptions options;
+    private final JsonNode bundle;
+    private final AtomicLong imageEncodes = new AtomicLong();
 
     private NextChatEngine(NextChatManifest manifest, EngineOptions options) {
         this.manifest = manifest;
@@ -44,7 +52,48 @@ public final class NextChatEngine implements AutoCloseable {
         if (tok == null) throw new InferenceException("Model bundle lacks tokenizer.json");
         this.tokenizer = BpeTokenizer.load(tok);
         this.sessions = new NextChatSessions(manifest, options);
+        try {
+            this.bundle = new com.fasterxml.jackson.databind.ObjectMapper().readTree(manifest.dir().resolve("bundle.json").toFile());
+        } catch (java.io.IOException e) {
+            throw new InferenceException("bundle.json cannot be read: " + e.getMessage(), e);
+        }
     }
+
+    @Override
+    public JsonNode bundle() { return bundle; }
+
+    /** NExT-Chat proposes no regions of its own (the bundle has no proposal head). */
+    @Override
+    public boolean hasDenseCaptions() { return false; }
+
+    @Override
+    public List<DenseCaption> denseCaptions(byte[] image, int max, CancellationToken cancellation) {
+        throw new InferenceException("This model has no dense captions (it proposes no regions of its own).");
+    }
+
+    @Override
+    public long imageEncodes() { return imageEncodes.get(); }
+
+    /** No feature cache yet: every answer encodes its image. */
+    @Override
+    public long featureCacheHits() { return 0; }
+
+    /** The user's text alone, laid out in the prompt template with the image, leaves room for a short answer. */
+    @Override
+    public boolean fitsAlone(String userModelText) {
+        int slots = userModelText.split("<boxes>", -1).length - 1;
+        List<PixelBox> boxes = java.util.Collections.nCopies(slots, new PixelBox(0, 0, 1, 1));
+        try {
+            long[] ids = NextChatPrompt.build(List.of(PromptTurn.user(userModelText, boxes)), manifest, tokenizer,
+                    SquareFrame.of(2, 2)).ids();
+            return ids.length + Math.min(manifest.maxNewTokens(), ANSWER_ROOM) <= manifest.maxSeq();
+        } catch (InferenceException e) {
+            return false;
+        }
+    }
+
+    /** Context positions a message must leave free for the answer to be accepted. */
+    private static final int ANSWER_ROOM = 64;
 
     /** Opens the bundle in {@code options.bundleDir()}; throws InferenceException unless it is contract 3. */
     public static NextChatEngine open(EngineOptions options) {
@@ -65,6 +114,7 @@ public final class NextChatEngine implements AutoCloseable {
 
     public boolean hasMasks() { return sessions.maskEncoder != null; }
 
+    @Override
     public boolean usesCuda() { return sessions.cuda; }
 
     public BpeTokenizer tokenizer() { return tokenizer; }
@@ -86,6 +136,7 @@ public final class NextChatEngine implements AutoCloseable {
         }
     }
 
+    @Override
     public GenerationResult generate(GenerationRequest req, GenerationListener listener) {
         return trace(req, listener).result();
     }
@@ -115,12 +166,14 @@ public final class NextChatEngine implements AutoCloseable {
         }
 
         Traced run() throws OrtException {
-            if (req.image() == null) throw new ImageRejectedException("An image is required.");
-            if (req.image().length > options.maxImageBytes()) {
-                throw new ImageRejectedException("The image is too large: " + req.image().length
+            byte[] bytes = req.image() != null ? req.image() : req.stored() != null ? req.stored().bytes().get() : null;
+            if (bytes == null) throw new ImageRejectedException("An image is required.");
+            if (bytes.length > options.maxImageBytes()) {
+                throw new ImageRejectedException("The image is too large: " + bytes.length
                         + " bytes, the limit is " + options.maxImageBytes() + " bytes.");
             }
-            DecodedImage img = ImageDecoder.decode(req.image(), options.maxImagePixels());
+            DecodedImage img = ImageDecoder.decode(bytes, options.maxImagePixels());
+            imageEncodes.incrementAndGet();
             Square px = Square.of(img);
             SquareFrame frame = px.frame();
             // the prompt first: a conversation the model cannot take is refused before the image is encoded
