@@ -23,7 +23,7 @@ public class EngineProvider {
     @ConfigProperty(name = "groundchat.model.threads", defaultValue = "0")
     int threads;
     /** Answers running at the same time that share one decoder call per step (1: each decodes alone). */
-    @ConfigProperty(name = "groundchat.inference.max-batch", defaultValue = "16")
+    @ConfigProperty(name = "groundchat.inference.max-batch", defaultValue = "4")
     int maxBatch;
     @Inject
     ImageLimits limits;

@@ -1,0 +1,226 @@
+package org.groundchat.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.WebSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.UUID;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Load on a running GroundChat server through its public API: N WebSocket sessions, each in its own conversation,
+ * closed loop (a session sends its next turn when the previous answer is done), for a fixed time. Mixed workload:
+ * 70 % short referring questions, 30 % "describe the image ." (every region with a box, a mask and word points).
+ * Afterwards every turn a session sent is checked in the stored conversation: answered and complete.
+ *
+ * <p>usage: LoadBenchmark BASE_URL TOKEN SESSIONS SECONDS IMAGE [burst]. With "burst" every session sends one turn at
+ * the same moment instead (admission under a crowd: answered, queued positions seen, server_busy refusals).
+ */
+public final class LoadBenchmark {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final String[] SHORT = {"where is the red circle ?", "find the blue square .", "where is the green triangle ?",
+            "show me the yellow star .", "where is the small purple circle ?", "find the large orange square ."};
+    static final String DESCRIBE = "describe the image .";
+
+    final URI base;
+    final String token;
+    final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    final List<Double> latenciesMs = Collections.synchronizedList(new ArrayList<>());
+    final Map<String, AtomicInteger> errors = new ConcurrentHashMap<>();
+    final AtomicInteger sent = new AtomicInteger();
+    final AtomicInteger answered = new AtomicInteger();
+    final AtomicInteger maxQueuePosition = new AtomicInteger();
+
+    LoadBenchmark(URI base, String token) {
+        this.base = base;
+        this.token = token;
+    }
+
+    public static void main(String[] args) throws Exception {
+        LoadBenchmark b = new LoadBenchmark(URI.create(args[0]), args[1]);
+        int sessions = Integer.parseInt(args[2]);
+        int seconds = Integer.parseInt(args[3]);
+        boolean burst = args.length > 5 && args[5].equals("burst");
+        String imageId = b.upload(Path.of(args[4]));
+        List<Session> all = new ArrayList<>();
+        for (int i = 0; i < sessions; i++) all.add(b.new Session(i, b.conversation("load " + i), imageId));
+        for (Session s : all) s.connect();
+        long start = System.nanoTime();
+        long end = start + TimeUnit.SECONDS.toNanos(seconds);
+        CountDownLatch finished = new CountDownLatch(sessions);
+        for (Session s : all) {
+            Thread t = new Thread(() -> {
+            try {
+                if (burst) s.turn(DESCRIBE);
+                else while (System.nanoTime() < end) s.turn(s.next());
+            } catch (Exception e) {
+                b.errors.computeIfAbsent("client:" + e.getClass().getSimpleName(), k -> new AtomicInteger()).incrementAndGet();
+            } finally {
+                finished.countDown();
+            }
+            });
+            t.setDaemon(true);
+            t.start();
+        }
+        finished.await();
+        double elapsed = (System.nanoTime() - start) / 1e9;
+        for (Session s : all) s.close();
+        int lost = 0;
+        for (Session s : all) lost += b.notStoredComplete(s);
+        List<Double> l = new ArrayList<>(b.latenciesMs);
+        Collections.sort(l);
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("mode", burst ? "burst" : "closed-loop");
+        out.put("sessions", sessions);
+        out.put("seconds", Math.round(elapsed * 10) / 10.0);
+        out.put("turnsSent", b.sent.get());
+        out.put("answers", b.answered.get());
+        out.put("answersPerSecond", Math.round(b.answered.get() / elapsed * 10) / 10.0);
+        out.put("p50Ms", pct(l, 50));
+        out.put("p95Ms", pct(l, 95));
+        out.put("p99Ms", pct(l, 99));
+        out.put("maxQueuePosition", b.maxQueuePosition.get());
+        Map<String, Integer> err = new LinkedHashMap<>();
+        b.errors.forEach((k, v) -> err.put(k, v.get()));
+        out.put("errorEvents", err);
+        out.put("turnsNotStoredComplete", lost);
+        System.out.println(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(out));
+    }
+
+    static double pct(List<Double> sorted, int p) {
+        if (sorted.isEmpty()) return -1;
+        int i = (int) Math.ceil(p / 100.0 * sorted.size()) - 1;
+        return Math.round(sorted.get(Math.max(0, Math.min(sorted.size() - 1, i))) * 10) / 10.0;
+    }
+
+    HttpRequest.Builder request(String path) {
+        return HttpRequest.newBuilder(base.resolve(path)).header("Authorization", "Bearer " + token)
+                .timeout(Duration.ofSeconds(60));
+    }
+
+    String upload(Path image) throws Exception {
+        String boundary = "b" + UUID.randomUUID();
+        byte[] file = Files.readAllBytes(image);
+        byte[] head = ("--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"scene.png\"\r\n"
+                + "Content-Type: image/png\r\n\r\n").getBytes(StandardCharsets.UTF_8);
+        byte[] tail = ("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8);
+        byte[] body = new byte[head.length + file.length + tail.length];
+        System.arraycopy(head, 0, body, 0, head.length);
+        System.arraycopy(file, 0, body, head.length, file.length);
+        System.arraycopy(tail, 0, body, head.length + file.length, tail.length);
+        HttpResponse<String> r = http.send(request("/api/images").header("Content-Type", "multipart/form-data; boundary=" + boundary)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(), HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() / 100 != 2) throw new IllegalStateException("upload: " + r.statusCode() + " " + r.body());
+        return JSON.readTree(r.body()).path("id").asText();
+    }
+
+    String conversation(String title) throws Exception {
+        HttpResponse<String> r = http.send(request("/api/conversations").header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"title\":\"" + title + "\"}")).build(), HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() != 201) throw new IllegalStateException("conversation: " + r.statusCode() + " " + r.body());
+        return JSON.readTree(r.body()).path("id").asText();
+    }
+
+    /** Sent turns whose stored answer is not complete (or missing). */
+    int notStoredComplete(Session s) throws Exception {
+        HttpResponse<String> r = http.send(request("/api/conversations/" + s.conversationId).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+        int complete = 0;
+        for (JsonNode m : JSON.readTree(r.body()).path("messages")) {
+            if (m.path("role").asText().equals("assistant") && m.path("status").asText().equals("complete")) complete++;
+        }
+        return Math.max(0, s.turns - complete);
+    }
+
+    final class Session implements WebSocket.Listener {
+        final int index;
+        final String conversationId;
+        final String imageId;
+        final Random random;
+        final BlockingQueue<JsonNode> events = new LinkedBlockingQueue<>();
+        final StringBuilder partial = new StringBuilder();
+        WebSocket ws;
+        int turns;
+
+        Session(int index, String conversationId, String imageId) {
+            this.index = index;
+            this.conversationId = conversationId;
+            this.imageId = imageId;
+            this.random = new Random(index);
+        }
+
+        String next() {
+            return random.nextDouble() < 0.3 ? DESCRIBE : SHORT[random.nextInt(SHORT.length)];
+        }
+
+        void connect() throws Exception {
+            ws = http.newWebSocketBuilder().header("Authorization", "Bearer " + token)
+                    .buildAsync(URI.create(base.toString().replaceFirst("^http", "ws")).resolve("/ws/conversations/" + conversationId), this)
+                    .get(30, TimeUnit.SECONDS);
+        }
+
+        /** One turn: send, then read events until its final one. */
+        void turn(String text) throws Exception {
+            long t0 = System.nanoTime();
+            String frame = JSON.writeValueAsString(Map.of("type", "user_turn", "text", text, "imageId", imageId));
+            ws.sendText(frame, true).get(30, TimeUnit.SECONDS);
+            sent.incrementAndGet();
+            while (true) {
+                JsonNode e = events.poll(120, TimeUnit.SECONDS);
+                if (e == null) throw new IllegalStateException("no event for 120 s");
+                String type = e.path("type").asText();
+                if (type.equals("queued")) maxQueuePosition.accumulateAndGet(e.path("position").asInt(), Math::max);
+                if (type.equals("accepted")) turns++;
+                if (type.equals("done")) {
+                    latenciesMs.add((System.nanoTime() - t0) / 1e6);
+                    answered.incrementAndGet();
+                    return;
+                }
+                if (type.equals("cancelled") || type.equals("error")) {
+                    String code = type.equals("error") ? e.path("code").asText() : "cancelled";
+                    errors.computeIfAbsent(code, k -> new AtomicInteger()).incrementAndGet();
+                    return;
+                }
+            }
+        }
+
+        void close() {
+            ws.sendClose(WebSocket.NORMAL_CLOSURE, "done").orTimeout(10, TimeUnit.SECONDS).exceptionally(e -> null).join();
+        }
+
+        @Override
+        public CompletionStage<?> onText(WebSocket webSocket, CharSequence data, boolean last) {
+            partial.append(data);
+            if (last) {
+                try {
+                    events.add(JSON.readTree(partial.toString()));
+                } catch (Exception e) {
+                    errors.computeIfAbsent("client:bad_json", k -> new AtomicInteger()).incrementAndGet();
+                }
+                partial.setLength(0);
+            }
+            webSocket.request(1);
+            return CompletableFuture.completedFuture(null);
+        }
+    }
+}
