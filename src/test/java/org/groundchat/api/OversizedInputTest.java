@@ -225,12 +225,7 @@ class OversizedInputTest {
         String conv = conversation();
         try (RawWebSocket ws = new RawWebSocket(base, conv)) {
             ws.sendText("x".repeat(2 * 1024 * 1024));
-            JsonNode error = JSON.readTree(ws.readText());
-            assertEquals("error", error.path("type").asText(), error.toString());
-            assertEquals("frame_too_large", error.path("code").asText(), error.toString());
-            assertTrue(error.path("reason").asText().contains("1 MiB"), error.toString());
-            assertNoLeak(error.path("reason").asText());
-            assertEquals(1009, ws.readClose(), "message too big");
+            assertTooLargeThenClosed(ws);
         }
         assertAnotherConnectionWorks(conv);
     }
@@ -271,12 +266,7 @@ class OversizedInputTest {
         String conv = conversation();
         try (RawWebSocket ws = new RawWebSocket(base, conv)) {
             ws.sendText("w".repeat(9 * 1024 * 1024));
-            JsonNode error = JSON.readTree(ws.readText());
-            assertEquals("error", error.path("type").asText(), error.toString());
-            assertEquals("frame_too_large", error.path("code").asText(), error.toString());
-            assertTrue(error.path("reason").asText().contains("1 MiB"), error.toString());
-            assertNoLeak(error.path("reason").asText());
-            assertEquals(1009, ws.readClose(), "message too big");
+            assertTooLargeThenClosed(ws);
         }
         assertAnotherConnectionWorks(conv);
     }
@@ -291,6 +281,16 @@ class OversizedInputTest {
             ws.sendText("{\"type\":\"cancel\"}");
             assertEquals("nothing_to_cancel", JSON.readTree(ws.readText()).path("code").asText(), "the connection serves");
         }
+    }
+
+    /** The frame_too_large event naming the 1 MiB limit, then the close 1009 (message too big). */
+    private static void assertTooLargeThenClosed(RawWebSocket ws) throws Exception {
+        JsonNode error = JSON.readTree(ws.readText());
+        assertEquals("error", error.path("type").asText(), error.toString());
+        assertEquals("frame_too_large", error.path("code").asText(), error.toString());
+        assertTrue(error.path("reason").asText().contains("1 MiB"), error.toString());
+        assertNoLeak(error.path("reason").asText());
+        assertEquals(1009, ws.readClose(), "message too big");
     }
 
     private static String conversation() {
