@@ -195,6 +195,7 @@ public final class GroundingEngine implements ChatEngine {
     /** Dense captioning: proposal head -> score threshold and NMS -> a region caption for each kept box. */
     @Override
     public List<DenseCaption> denseCaptions(byte[] image, int max, CancellationToken cancellation) {
+        if (cancellation != null && cancellation.isCancelled()) return List.of(); // asked for and given up while waiting
         ImageFeatures f = features(image);
         float[][] out = Tensors.run(onnx.env, onnx.proposalHead, Map.of("feature_map", f.featureMap()),
                 Map.of("feature_map", featureMapShape), "proposal_boxes", "proposal_scores");
@@ -219,11 +220,17 @@ public final class GroundingEngine implements ChatEngine {
             answers.add(captionThreads != null ? captionThreads.submit(caption) : new FutureTask<>(caption));
         }
         List<DenseCaption> captions = new ArrayList<>();
-        for (int k = 0; k < answers.size(); k++) {
-            if (cancellation != null && cancellation.isCancelled()) break;
-            GenerationResult res = await(answers.get(k));
-            if (res.finishReason() == GenerationEvents.FinishReason.CANCELLED) break;
-            captions.add(new DenseCaption(boxes.get(k), scores.get(k), res.displayText()));
+        try {
+            for (int k = 0; k < answers.size(); k++) {
+                if (cancellation != null && cancellation.isCancelled()) break;
+                GenerationResult res = await(answers.get(k));
+                if (res.finishReason() == GenerationEvents.FinishReason.CANCELLED) break;
+                captions.add(new DenseCaption(boxes.get(k), scores.get(k), res.displayText()));
+            }
+        } finally {
+            // captions not started yet never start after the call (a failed caption, a cancellation); running ones
+            // end within their 16 tokens or at the cancellation (no interrupt: a caption may be driving the batch)
+            for (Future<GenerationResult> pending : answers) pending.cancel(false);
         }
         return captions;
     }

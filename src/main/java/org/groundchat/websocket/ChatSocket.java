@@ -99,6 +99,8 @@ public class ChatSocket {
     @Blocking
     public void message(String frame, @PathParam("id") String id) {
         ConnectionSink sink = SINKS.get(connection.id());
+        // a connection refused at open (no access, no quota) is closing: what it sends meanwhile is not served
+        if (!ACCOUNTS.containsKey(connection.id())) return;
         try {
             if (frame.length() > MAX_FRAME_CHARS) {
                 throw ChatException.badRequest("frame_too_large", "The frame has " + frame.length()
@@ -148,6 +150,7 @@ public class ChatSocket {
 
     @OnBinaryMessage
     public void binary(Buffer frame) {
+        if (!ACCOUNTS.containsKey(connection.id())) return;
         reply(SINKS.get(connection.id()), "binary_not_supported", "Send JSON text frames; binary frames are not understood.");
     }
 

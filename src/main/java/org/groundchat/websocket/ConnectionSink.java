@@ -9,6 +9,9 @@ import io.smallrye.mutiny.Uni;
 import java.util.ArrayDeque;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.groundchat.chat.TurnSink;
 import org.jboss.logging.Logger;
 
@@ -98,7 +101,10 @@ final class ConnectionSink implements TurnSink {
         drain();
     }
 
-    /** Closes the connection once the events queued before this call have gone out. */
+    /**
+     * Closes the connection once the events queued before this call have gone out, or after {@link #CLOSE_GRACE_SECONDS}
+     * at the latest: a client that stopped reading never lets the frame in flight complete.
+     */
     void closeAfterPending(CloseReason reason) {
         synchronized (this) {
             if (closing) return;
@@ -106,7 +112,17 @@ final class ConnectionSink implements TurnSink {
             queue.add(reason);
         }
         drain();
+        CLOSE_TIMER.schedule(() -> {
+            if (out.isOpen()) out.close(reason).subscribe().with(ok -> { }, e -> LOG.debugf("late close failed: %s", e.getMessage()));
+        }, CLOSE_GRACE_SECONDS, TimeUnit.SECONDS);
     }
+
+    static final int CLOSE_GRACE_SECONDS = 10;
+    private static final ScheduledExecutorService CLOSE_TIMER = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "groundchat-ws-close");
+        t.setDaemon(true);
+        return t;
+    });
 
     /**
      * Sends queued frames one at a time. A loop, not a chain of callbacks: when the transport completes a frame at
@@ -128,11 +144,16 @@ final class ConnectionSink implements TurnSink {
                 inFlight = true;
                 if (next instanceof String s) pendingBytes -= s.length();
             }
-            Uni<Void> sending = next instanceof CloseReason reason ? out.close(reason) : out.sendText((String) next);
-            sending.subscribe().with(ok -> sent(), e -> {
+            try {
+                Uni<Void> sending = next instanceof CloseReason reason ? out.close(reason) : out.sendText((String) next);
+                sending.subscribe().with(ok -> sent(), e -> {
+                    LOG.debugf("event not delivered: %s", e.getMessage());
+                    sent();
+                });
+            } catch (RuntimeException e) { // a transport that throws instead of failing the Uni must not wedge the queue
                 LOG.debugf("event not delivered: %s", e.getMessage());
                 sent();
-            });
+            }
         }
     }
 

@@ -32,6 +32,7 @@ import org.groundchat.security.OriginCheck;
 @ApplicationScoped
 public class OversizedFrameGuard {
     static final String TOKEN_HEADER = "X-Groundchat-Frame-Guard";
+    private static final String NAME = "groundchat-frame-guard";
     private static final Map<String, Guard> WAITING = new ConcurrentHashMap<>();
 
     void install(@Observes Router router) {
@@ -40,11 +41,12 @@ public class OversizedFrameGuard {
 
     private void guard(RoutingContext ctx) {
         var request = ctx.request();
-        if ("websocket".equalsIgnoreCase(request.getHeader("Upgrade")) && request.connection() instanceof ConnectionBase c) {
+        if ("websocket".equalsIgnoreCase(request.getHeader("Upgrade")) && request.connection() instanceof ConnectionBase c
+                && c.channelHandlerContext().pipeline().get(NAME) == null) { // a refused upgrade may leave one behind
             ChannelHandlerContext handler = c.channelHandlerContext();
             Guard guard = new Guard();
             String token = UUID.randomUUID().toString();
-            handler.pipeline().addBefore(handler.name(), "groundchat-frame-guard", guard);
+            handler.pipeline().addBefore(handler.name(), NAME, guard);
             WAITING.put(token, guard);
             handler.channel().closeFuture().addListener(f -> WAITING.remove(token));
             request.headers().set(TOKEN_HEADER, token);
