@@ -232,22 +232,15 @@ public class TurnCoordinator {
      */
     public <T> T runAnswerJob(UUID account, CancellationToken cancel, Function<CancellationToken, T> job) {
         try (AnswerSlot slot = holdAnswerSlot(account)) {
-            synchronized (waiting) {
-                if (admitted >= maxQueue) throw serverBusy();
-                admitted++;
-            }
+            admit();
             Future<T> result;
             try {
                 result = pool.submit(() -> {
-                    synchronized (waiting) {
-                        admitted--;
-                    }
+                    leaveQueue();
                     return job.apply(cancel);
                 });
             } catch (RejectedExecutionException e) { // the app is stopping
-                synchronized (waiting) {
-                    admitted--;
-                }
+                leaveQueue();
                 throw serverBusy();
             }
             try {
@@ -324,10 +317,7 @@ public class TurnCoordinator {
         AnswerSlot slot = null;
         try {
             slot = held != null ? held : holdAnswerSlot(account);
-            synchronized (waiting) {
-                if (admitted >= maxQueue) throw serverBusy();
-                admitted++;
-            }
+            admit();
         } catch (RuntimeException | Error e) {
             if (held == null && slot != null) slot.release();
             active.remove(conversationId, turn);
@@ -350,11 +340,24 @@ public class TurnCoordinator {
         }
     }
 
-    /** Gives back an admission whose turn was refused before it was queued (bad input, a vanished conversation). */
-    private void unreserve(Turn turn) {
+    /** Takes a place in the server's queue, or 503 server_busy when all are taken. */
+    private void admit() {
+        synchronized (waiting) {
+            if (admitted >= maxQueue) throw serverBusy();
+            admitted++;
+        }
+    }
+
+    /** Gives a place in the server's queue back: its work started, or was refused before it was queued. */
+    private void leaveQueue() {
         synchronized (waiting) {
             admitted--;
         }
+    }
+
+    /** Gives back an admission whose turn was refused before it was queued (bad input, a vanished conversation). */
+    private void unreserve(Turn turn) {
+        leaveQueue();
         releaseSlot(turn);
         active.remove(turn.conversationId, turn);
     }

@@ -76,7 +76,7 @@ public class ChatSocket {
         if (opened.isEmpty()) return; // the client left during the upgrade: nobody to serve
         ConnectionSink sink = new ConnectionSink(opened.get(), maxPendingBytes);
         SINKS.put(connection.id(), sink);
-        OversizedFrameGuard.onOversizedFrame(opened.get(), () -> refuseOversized(sink));
+        OversizedFrameGuard.onOversizedFrame(opened.get(), () -> refuseTooLarge(sink));
         try {
             UUID account = Caller.of(identity).accountId();
             conversations.requireAccess(Ids.parse(id, "conversation"), account);
@@ -171,9 +171,7 @@ public class ChatSocket {
             closeAfter(sink, new CloseReason(WebSocketCloseStatus.INTERNAL_SERVER_ERROR.code()));
             return;
         }
-        reply(sink, "frame_too_large", "The frame is larger than the limit of " + mebibytes(maxMessageBytes)
-                + "; the connection is closed.");
-        closeAfter(sink, new CloseReason(WebSocketCloseStatus.MESSAGE_TOO_BIG.code(), "message too big"));
+        refuseTooLarge(sink);
     }
 
     /** Closes once the events already queued (the reason for closing among them) have gone out. */
@@ -186,13 +184,13 @@ public class ChatSocket {
     }
 
     /**
-     * A single frame over quarkus.websockets-next.server.max-frame-size, refused by Netty's decoder from its header
-     * ({@link OversizedFrameGuard}): told like a message over the limit. Runs on the event loop, so nothing waits.
+     * A message over the transport's limit, or a single frame over quarkus.websockets-next.server.max-frame-size that
+     * Netty's decoder refused from its header ({@link OversizedFrameGuard}, on the event loop: nothing here waits).
      */
-    private void refuseOversized(ConnectionSink sink) {
+    private void refuseTooLarge(ConnectionSink sink) {
         reply(sink, "frame_too_large", "The frame is larger than the limit of " + mebibytes(maxMessageBytes)
                 + "; the connection is closed.");
-        sink.closeAfterPending(new CloseReason(WebSocketCloseStatus.MESSAGE_TOO_BIG.code(), "message too big"));
+        closeAfter(sink, new CloseReason(WebSocketCloseStatus.MESSAGE_TOO_BIG.code(), "message too big"));
     }
 
     /**

@@ -42,7 +42,6 @@ public final class NextChatEngine implements ChatEngine {
     private final BpeTokenizer tokenizer;
     private final NextChatSessions sessions;
     private final EngineOptions options;
-    private final JsonNode bundle;
     private final AtomicLong imageEncodes = new AtomicLong();
 
     private NextChatEngine(NextChatManifest manifest, EngineOptions options) {
@@ -52,15 +51,10 @@ public final class NextChatEngine implements ChatEngine {
         if (tok == null) throw new InferenceException("Model bundle lacks tokenizer.json");
         this.tokenizer = BpeTokenizer.load(tok);
         this.sessions = new NextChatSessions(manifest, options);
-        try {
-            this.bundle = new com.fasterxml.jackson.databind.ObjectMapper().readTree(manifest.dir().resolve("bundle.json").toFile());
-        } catch (java.io.IOException e) {
-            throw new InferenceException("bundle.json cannot be read: " + e.getMessage(), e);
-        }
     }
 
     @Override
-    public JsonNode bundle() { return bundle; }
+    public JsonNode bundle() { return manifest.raw(); }
 
     /** NExT-Chat proposes no regions of its own (the bundle has no proposal head). */
     @Override

@@ -18,7 +18,7 @@ record NextChatManifest(Path dir, String name, String family, JsonNode files, in
                         int headDim, int vocab, int imageTokens, int maskChannels, int maskGrid, int maskSize,
                         int maxSeq, NextChatPixels.Recipe image, NextChatPixels.Recipe maskImage, boolean masks,
                         int bos, int eos, int imagePatch, int imageStart, int imageEnd, int at, int boxes,
-                        int maxNewTokens, Set<Integer> stop, Set<Integer> banned, String system) {
+                        int maxNewTokens, Set<Integer> stop, Set<Integer> banned, String system, JsonNode raw) {
 
     static NextChatManifest read(Path dir) {
         JsonNode b;
@@ -44,7 +44,7 @@ record NextChatManifest(Path dir, String name, String family, JsonNode files, in
                 mask, b.path("capabilities").path("masks").asBoolean(false), req(sp, "bos"), req(sp, "eos"),
                 req(sp, "image_patch"), req(sp, "image_start"), req(sp, "image_end"), req(sp, "at"),
                 req(sp, "boxes"), gen.path("max_new_tokens").asInt(512), ints(gen.path("stop")),
-                ints(gen.path("banned")), b.path("prompt").path("system").asText());
+                ints(gen.path("banned")), b.path("prompt").path("system").asText(), b);
     }
 
     /** The file of a role ("decoder", "mask_encoder", ...), or null when the bundle has none. */
