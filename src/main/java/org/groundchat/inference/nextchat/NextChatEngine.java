@@ -171,13 +171,10 @@ public final class NextChatEngine implements ChatEngine {
             Square px = Square.of(img);
             SquareFrame frame = px.frame();
             // the prompt first: a conversation the model cannot take is refused before the image is encoded
-            NextChatPrompt prompt = NextChatPrompt.build(req.turns(), manifest, tokenizer, frame);
-            long[] ids = prompt.ids();
             int limit = req.options().maxNewTokens() > 0 ? req.options().maxNewTokens() : manifest.maxNewTokens();
-            if (ids.length >= manifest.maxSeq()) {
-                throw new InferenceException("The conversation is too long for the model: " + ids.length
-                        + " prompt tokens, the limit is " + manifest.maxSeq());
-            }
+            NextChatPrompt prompt = NextChatPrompt.fitting(req.turns(), manifest, tokenizer, frame,
+                    Math.min(limit, ANSWER_ROOM));
+            long[] ids = prompt.ids();
             int s = manifest.image().size();
             float[] imageEmbeds = sessions.run(sessions.vision,
                     Map.of("pixel_values", sessions.floats(px.tensor(manifest.image()), 1, 3, s, s)))[0];

@@ -11,12 +11,36 @@ import org.groundchat.inference.PromptTurn;
  * The LLaVA v1 prompt of contract 3 as ids, and the boxes of its {@code <boxes>} slots:
  * {@code {system} USER: {image} {user} ASSISTANT: {answer}</s>USER: {user} ASSISTANT:}, the image tokens in the
  * first user turn only, the whole string tokenized at once with {@code <s>} first (NExT-Chat's added tokens strip
- * the spaces around them, which the tokenizer does).
+ * the spaces around them, which the tokenizer does). Earlier turns that do not fit the model's context with room for
+ * the answer are dropped, oldest question-and-answer pair first, as the default engine's prompt does; the image
+ * tokens then open the first turn kept.
  *
  * @param ids      prompt token ids
  * @param slots    normalized boxes (square frame), one per {@code <boxes>} id, in order
  */
 record NextChatPrompt(long[] ids, float[] slots) {
+
+    /**
+     * The prompt of the latest turns that leave {@code answerRoom} positions of the context free.
+     *
+     * @throws InferenceException when even the last question alone leaves no room for the answer
+     */
+    static NextChatPrompt fitting(List<PromptTurn> turns, NextChatManifest m, BpeTokenizer tok, SquareFrame frame,
+                                  int answerRoom) {
+        int first = 0;
+        while (true) {
+            NextChatPrompt p = build(turns.subList(first, turns.size()), m, tok, frame);
+            // a user turn stays first so that the image opens a question, never an answer
+            int next = turns.get(first).role() == PromptTurn.Role.USER ? first + 2 : first + 1;
+            if (p.ids.length + answerRoom <= m.maxSeq()) return p;
+            if (next >= turns.size()) {
+                throw new InferenceException("The message is too long for the model: " + p.ids.length
+                        + " prompt tokens, the context is " + m.maxSeq() + " including " + answerRoom
+                        + " for the answer");
+            }
+            first = next;
+        }
+    }
 
     static NextChatPrompt build(List<PromptTurn> turns, NextChatManifest m, BpeTokenizer tok, SquareFrame frame) {
         if (turns.isEmpty() || turns.get(turns.size() - 1).role() != PromptTurn.Role.USER) {

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -148,6 +149,40 @@ class NextChatEngineTest {
         List<PromptTurn> bad = List.of(PromptTurn.user("what is <boxes> ?", List.of()));
         assertThrows(InferenceException.class, () -> engine.generate(new GenerationRequest(img, bad, few, null, null),
                 null));
+    }
+
+    @Test
+    void longConversationsDropTheOldestTurns() throws Exception {
+        JsonNode c = fixture.get("cases").get(0);
+        byte[] img = Files.readAllBytes(FIXTURE.resolve(c.get("image").asText()));
+        GenerationOptions few = new GenerationOptions(0, 1, 0, 8, 0, true, false);
+        // 12 earlier exchanges (about 40 tokens each) cannot all fit the fixture model's 256-token context
+        List<PromptTurn> turns = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            turns.add(PromptTurn.user("question number " + i + " about the dog and the cat in the picture ?", List.of()));
+            turns.add(PromptTurn.assistant("answer number " + i + " : the dog is left of the cat and both sit .",
+                    List.of()));
+        }
+        turns.add(PromptTurn.user(c.get("user").asText(), List.of()));
+        GenerationResult all = engine.generate(new GenerationRequest(img, turns, few, null, null), null);
+        assertTrue(all.promptTokens() + 8 <= 256, "prompt " + all.promptTokens());
+        // the kept turns are the latest ones: the same answer as asking with only those turns
+        int kept = -1;
+        for (int first = 2; first < turns.size(); first += 2) {
+            GenerationResult tail = engine.generate(new GenerationRequest(img, turns.subList(first, turns.size()), few,
+                    null, null), null);
+            if (tail.promptTokens() == all.promptTokens()) {
+                kept = first;
+                assertEquals(tail.modelText(), all.modelText());
+                break;
+            }
+        }
+        assertTrue(kept > 0, "some of the oldest turns are dropped, the newest kept");
+        // one question that alone leaves no room for the answer is refused, not cut
+        String huge = "dog ".repeat(400) + "?";
+        InferenceException e = assertThrows(InferenceException.class, () -> engine.generate(new GenerationRequest(img,
+                List.of(PromptTurn.user(huge, List.of())), few, null, null), null));
+        assertTrue(e.getMessage().contains("too long"), e.getMessage());
     }
 
     @Test
