@@ -74,6 +74,14 @@ class ImportedModelServiceTest {
     void theModelSaysWhatItIsAndRefusesWhatItCannotDo() throws Exception {
         given().get("/v1/models/" + engine.bundle().path("name").asText()).then().statusCode(200)
                 .body("groundchat.grounding", equalTo(List.of("boxes", "masks", "user_regions")));
+        // what the UI shows of the model comes from this bundle: its name and size, and no word list (a BPE
+        // tokenizer spells any word, so the composer marks nothing as unknown)
+        given().get("/api/model").then().statusCode(200)
+                .body("name", equalTo("nextchat-tiny-fabricated"))
+                .body("imageSize", equalTo(56))
+                .body("parameters", equalTo(engine.bundle().path("parameters").asInt()))
+                .body("words", equalTo(List.of()))
+                .body("lowercase", equalTo(false));
         String image = upload(Files.readAllBytes(FIXTURE.resolve("image1.png")));
         given().post("/api/images/" + image + "/dense-captions").then().statusCode(422).body("error", equalTo("not_supported"));
     }
