@@ -11,6 +11,8 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.Future;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Function;
@@ -58,6 +60,8 @@ public class TurnCoordinator {
     TurnStore store;
     @Inject
     ChatMetrics metrics;
+    @Inject
+    AnswerClaims claims;
     /**
      * Answers generated at the same time. The engine decodes answers that run together in one batch
      * (groundchat.inference.max-batch), so a worker per batch place keeps the batch full.
@@ -72,6 +76,8 @@ public class TurnCoordinator {
     static final int ANSWER_RETRY_SECONDS = 5;
 
     private ThreadPoolExecutor pool;
+    /** Renews this replica's claims and ends answers that other replicas left behind ({@link AnswerClaims}). */
+    private ScheduledExecutorService leases;
     private final Map<UUID, Turn> active = new ConcurrentHashMap<>();
     /** Answers that ended while the database was unavailable, by message id: stored as failed once it returns. */
     private final Map<UUID, PendingEnding> pendingEndings = new ConcurrentHashMap<>();
@@ -87,7 +93,8 @@ public class TurnCoordinator {
 
     /** A turn being answered or waiting: its cancellation token and the sink it reports to. */
     public static final class Turn {
-        final String id = UUID.randomUUID().toString();
+        final UUID turnId = UUID.randomUUID();
+        final String id = turnId.toString();
         final UUID conversationId;
         final TurnSink sink;
         final CancellationToken cancel = new CancellationToken();
@@ -96,6 +103,8 @@ public class TurnCoordinator {
         boolean metered;
         /** The account's place this answer holds (null for {@link #whileNoTurn}'s guard); given back as it ends. */
         volatile AnswerSlot slot;
+        /** Whether this turn holds its conversation's claim in the database (all replicas see it). */
+        final AtomicBoolean claimed = new AtomicBoolean();
 
         Turn(UUID conversationId, TurnSink sink) {
             this.conversationId = conversationId;
@@ -170,11 +179,40 @@ public class TurnCoordinator {
             return t;
         });
         metrics.queueDepth(this::queued);
-        int failed = store.failInterrupted();
-        if (failed > 0) LOG.warnf("%d answer(s) interrupted by the last shutdown were marked failed", failed);
+        int failed = claims.releaseOwnLeftovers();
+        if (failed > 0) LOG.warnf("%d answer(s) interrupted by a stopped server were marked failed", failed);
+        long period = Math.max(200, claims.lease().toMillis() / 4);
+        leases = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "groundchat-answer-leases");
+            t.setDaemon(true);
+            return t;
+        });
+        leases.scheduleWithFixedDelay(this::keepLeases, period, period, TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * Renews the claims of the answers running here, stops any whose claim was lost (this replica could not renew it
+     * in time, and another may have taken the conversation over), and ends what dead replicas left "streaming".
+     */
+    private void keepLeases() {
+        try {
+            Map<UUID, UUID> held = claims.renew();
+            for (Turn t : active.values()) {
+                if (t.claimed.get() && !t.turnId.equals(held.get(t.conversationId))) {
+                    LOG.warnf("the claim of an answer in conversation %s was lost; stopping it", t.conversationId);
+                    t.cancel.cancel();
+                }
+            }
+            int failed = claims.sweep();
+            if (failed > 0) LOG.warnf("%d answer(s) left by a stopped server were marked failed", failed);
+        } catch (RuntimeException e) {
+            // a lost database: the leases run out and whoever comes next clears them
+            LOG.warnf("answer leases not renewed: %s", e.getMessage());
+        }
     }
 
     void stop(@Observes ShutdownEvent e) {
+        if (leases != null) leases.shutdownNow();
         active.values().forEach(t -> t.cancel.cancel());
         pool.shutdown();
         try {
@@ -298,8 +336,10 @@ public class TurnCoordinator {
             throw ChatException.conflict("turn_in_progress", "An answer is being generated; cancel it before deleting.");
         }
         try {
+            claim(guard, "An answer is being generated; cancel it before deleting.");
             action.run();
         } finally {
+            releaseClaim(guard);
             active.remove(conversationId, guard);
         }
     }
@@ -315,10 +355,14 @@ public class TurnCoordinator {
                     + "wait for it or cancel it first.");
         }
         AnswerSlot slot = null;
+        boolean queued = false;
         try {
             slot = held != null ? held : holdAnswerSlot(account);
             admit();
+            queued = true;
+            claim(turn, "An answer is still being generated in this conversation; wait for it or cancel it first.");
         } catch (RuntimeException | Error e) {
+            if (queued) leaveQueue();
             if (held == null && slot != null) slot.release();
             active.remove(conversationId, turn);
             throw e;
@@ -326,6 +370,25 @@ public class TurnCoordinator {
         slot.takenOver = true;
         turn.slot = slot;
         return turn;
+    }
+
+    /**
+     * Claims the turn's conversation across replicas (409 turn_in_progress when another replica's answer holds it).
+     * This replica's own answers were refused earlier by {@code active}, without a database round trip.
+     */
+    private void claim(Turn turn, String busyReason) {
+        if (!claims.claim(turn.conversationId, turn.turnId)) throw ChatException.conflict("turn_in_progress", busyReason);
+        turn.claimed.set(true);
+    }
+
+    /** Gives the conversation's claim back (once); a claim that cannot be deleted now runs out with its lease. */
+    private void releaseClaim(Turn turn) {
+        if (!turn.claimed.compareAndSet(true, false)) return;
+        try {
+            claims.release(turn.conversationId, turn.turnId);
+        } catch (RuntimeException e) {
+            LOG.warnf("a conversation's claim was not released (it expires with its lease): %s", e.getMessage());
+        }
     }
 
     /** Gives the account's place back (once, whichever way the answer ends first). */
@@ -359,6 +422,7 @@ public class TurnCoordinator {
     private void unreserve(Turn turn) {
         leaveQueue();
         releaseSlot(turn);
+        releaseClaim(turn);
         active.remove(turn.conversationId, turn);
     }
 
@@ -383,6 +447,7 @@ public class TurnCoordinator {
             } finally {
                 // normally given back before the final event (release); this covers an answer that threw
                 releaseSlot(turn);
+                releaseClaim(turn);
                 active.remove(turn.conversationId, turn);
             }
         });
@@ -516,6 +581,7 @@ public class TurnCoordinator {
      */
     private void release(Turn turn) {
         releaseSlot(turn);
+        releaseClaim(turn);
         active.remove(turn.conversationId, turn);
     }
 

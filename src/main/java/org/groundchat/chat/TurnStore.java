@@ -291,18 +291,6 @@ public class TurnStore {
                 replaces);
     }
 
-    /** At startup: answers left "streaming" by a crash or a kill are marked failed, never left as silent gaps. */
-    @Transactional
-    public int failInterrupted() {
-        // a regenerate's unfinished answer follows the answer it was to replace: drop it, the old one stays
-        MessageEntity.getEntityManager().createNativeQuery("delete from messages m where m.status = 'streaming' "
-                + "and m.role = 'assistant' and exists (select 1 from messages p where p.conversation_id = m.conversation_id "
-                + "and p.role = 'assistant' and p.seq = (select max(q.seq) from messages q "
-                + "where q.conversation_id = m.conversation_id and q.seq < m.seq))").executeUpdate();
-        return MessageEntity.update("status = ?1, errorReason = ?2 where status = ?3", MessageEntity.FAILED,
-                "interrupted: the server stopped while this answer was being generated", MessageEntity.STREAMING);
-    }
-
     private List<PixelBox> slotBoxes(MessageEntity m, Map<Integer, RegionEntity> byNumber) {
         List<PixelBox> boxes = new ArrayList<>();
         if (m.slotNumbers == null) return boxes;

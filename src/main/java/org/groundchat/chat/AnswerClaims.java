@@ -1,0 +1,187 @@
+package org.groundchat.chat;
+
+import io.agroal.api.AgroalDataSource;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+
+/**
+ * The database side of "one answer at a time per conversation" across replicas (table {@code answer_claims}): a
+ * turn claims its conversation before anything of it is stored, the replica renews the claims of its running answers
+ * ({@link #renew}), and an expired claim (its replica died or lost the database) is taken over by whoever needs the
+ * conversation next, or cleared by {@link #sweep}, which marks the dead answer failed. Every time comparison uses the
+ * database's clock, so replicas' clocks need not agree.
+ */
+@ApplicationScoped
+public class AnswerClaims {
+    static final String INTERRUPTED = "interrupted: the server generating this answer stopped or lost the database";
+
+    @Inject
+    AgroalDataSource db;
+
+    /** How long a claim lives without renewal: how soon another replica sees that this one died. */
+    @ConfigProperty(name = "groundchat.replicas.lease", defaultValue = "10s")
+    Duration lease;
+    @ConfigProperty(name = "groundchat.replicas.name")
+    Optional<String> configuredName;
+    @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080")
+    int httpPort;
+
+    private volatile String name;
+
+    /**
+     * This replica's name in the claims: {@code groundchat.replicas.name}, else host name and HTTP port. A restarted
+     * replica has the same name, so it can clear what its previous run left at once ({@link #releaseOwnLeftovers}).
+     */
+    public String replica() {
+        String n = name;
+        if (n == null) {
+            n = configuredName.filter(s -> !s.isBlank()).orElseGet(() -> host() + ":" + httpPort);
+            name = n;
+        }
+        return n;
+    }
+
+    Duration lease() {
+        return lease;
+    }
+
+    /**
+     * Claims the conversation for a turn; false when another turn (on any replica) holds a live claim. A claim whose
+     * lease has run out is taken over, and the answer it left unfinished is marked failed in the same transaction.
+     */
+    boolean claim(UUID conversationId, UUID turnId) {
+        try (Connection c = db.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                boolean won;
+                try (PreparedStatement s = c.prepareStatement("insert into answer_claims (conversation_id, turn_id, replica,"
+                        + " lease_until) values (?, ?, ?, now() + ? * interval '1 millisecond')"
+                        + " on conflict (conversation_id) do update set turn_id = excluded.turn_id, replica = excluded.replica,"
+                        + " claimed_at = now(), lease_until = excluded.lease_until"
+                        + " where answer_claims.lease_until < now() returning turn_id")) {
+                    s.setObject(1, conversationId);
+                    s.setObject(2, turnId);
+                    s.setString(3, replica());
+                    s.setLong(4, lease.toMillis());
+                    try (ResultSet r = s.executeQuery()) {
+                        won = r.next();
+                    }
+                }
+                // whatever is still "streaming" here was left by a claim that expired: nobody generates it any more
+                if (won) failUnclaimed(c, conversationId);
+                c.commit();
+                return won;
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("could not claim the conversation: " + e.getMessage(), e);
+        }
+    }
+
+    /** Gives the claim back; only the turn that holds it can. */
+    void release(UUID conversationId, UUID turnId) {
+        update("delete from answer_claims where conversation_id = ? and turn_id = ?", conversationId, turnId);
+    }
+
+    /** Renews this replica's claims; returns the turns (by conversation) whose claims are still held. */
+    Map<UUID, UUID> renew() {
+        Map<UUID, UUID> held = new HashMap<>();
+        try (Connection c = db.getConnection();
+             PreparedStatement s = c.prepareStatement("update answer_claims set lease_until = now() + ? * interval"
+                     + " '1 millisecond' where replica = ? and lease_until >= now() returning conversation_id, turn_id")) {
+            s.setLong(1, lease.toMillis());
+            s.setString(2, replica());
+            try (ResultSet r = s.executeQuery()) {
+                while (r.next()) held.put(r.getObject(1, UUID.class), r.getObject(2, UUID.class));
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("could not renew the answer claims: " + e.getMessage(), e);
+        }
+        return held;
+    }
+
+    /** At startup: the claims of this replica's previous run are dead (it was killed); clear them and what they left. */
+    int releaseOwnLeftovers() {
+        update("delete from answer_claims where replica = ?", replica());
+        return sweep();
+    }
+
+    /**
+     * Clears expired claims and marks every answer left "streaming" without a live claim failed; returns how many
+     * answers it ended. Any replica may run it at any time: a live answer always holds its conversation's claim.
+     */
+    int sweep() {
+        try (Connection c = db.getConnection()) {
+            c.setAutoCommit(false);
+            try {
+                try (PreparedStatement s = c.prepareStatement("delete from answer_claims where lease_until < now()")) {
+                    s.executeUpdate();
+                }
+                int n = failUnclaimed(c, null);
+                c.commit();
+                return n;
+            } catch (SQLException | RuntimeException e) {
+                c.rollback();
+                throw e;
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("could not sweep interrupted answers: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Ends the unclaimed "streaming" answers of one conversation (or of all when null). A regenerate's unfinished
+     * answer follows the answer it was to replace: it is dropped and the old one stays; any other is marked failed.
+     */
+    private static int failUnclaimed(Connection c, UUID conversationId) throws SQLException {
+        String scope = conversationId == null ? "" : " and m.conversation_id = ?";
+        String unclaimed = " and not exists (select 1 from answer_claims a where a.conversation_id = m.conversation_id"
+                + " and a.lease_until >= now())";
+        try (PreparedStatement s = c.prepareStatement("delete from messages m where m.status = 'streaming'"
+                + " and m.role = 'assistant'" + scope + unclaimed + " and exists (select 1 from messages p"
+                + " where p.conversation_id = m.conversation_id and p.role = 'assistant' and p.seq = (select max(q.seq)"
+                + " from messages q where q.conversation_id = m.conversation_id and q.seq < m.seq))")) {
+            if (conversationId != null) s.setObject(1, conversationId);
+            s.executeUpdate();
+        }
+        try (PreparedStatement s = c.prepareStatement("update messages m set status = 'failed', error_reason = ?"
+                + " where m.status = 'streaming'" + scope + unclaimed)) {
+            s.setString(1, INTERRUPTED);
+            if (conversationId != null) s.setObject(2, conversationId);
+            return s.executeUpdate();
+        }
+    }
+
+    private void update(String sql, Object... args) {
+        try (Connection c = db.getConnection(); PreparedStatement s = c.prepareStatement(sql)) {
+            for (int i = 0; i < args.length; i++) s.setObject(i + 1, args[i]);
+            s.executeUpdate();
+        } catch (SQLException e) {
+            throw new IllegalStateException("answer claims: " + e.getMessage(), e);
+        }
+    }
+
+    private static String host() {
+        String env = System.getenv("HOSTNAME"); // a Kubernetes pod's name
+        if (env != null && !env.isBlank()) return env;
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (UnknownHostException e) {
+            return "localhost";
+        }
+    }
+}
