@@ -92,6 +92,21 @@ public class AnswerClaims {
         }
     }
 
+    /** Whether another replica holds a live claim on the conversation (its answer runs there). */
+    boolean heldElsewhere(UUID conversationId) {
+        try (Connection c = db.getConnection();
+             PreparedStatement s = c.prepareStatement("select 1 from answer_claims where conversation_id = ?"
+                     + " and lease_until >= now() and replica <> ?")) {
+            s.setObject(1, conversationId);
+            s.setString(2, replica());
+            try (ResultSet r = s.executeQuery()) {
+                return r.next();
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException("could not read the conversation's claim: " + e.getMessage(), e);
+        }
+    }
+
     /** Gives the claim back; only the turn that holds it can. */
     void release(UUID conversationId, UUID turnId) {
         update("delete from answer_claims where conversation_id = ? and turn_id = ?", conversationId, turnId);

@@ -62,6 +62,8 @@ public class TurnCoordinator {
     ChatMetrics metrics;
     @Inject
     AnswerClaims claims;
+    @Inject
+    ConversationEvents events;
     /**
      * Answers generated at the same time. The engine decodes answers that run together in one batch
      * (groundchat.inference.max-batch), so a worker per batch place keeps the batch full.
@@ -96,6 +98,9 @@ public class TurnCoordinator {
         final UUID turnId = UUID.randomUUID();
         final String id = turnId.toString();
         final UUID conversationId;
+        /** The connection that sent the turn. */
+        final TurnSink origin;
+        /** Where the turn's events go: the origin and every other socket of the conversation, on any replica. */
         final TurnSink sink;
         final CancellationToken cancel = new CancellationToken();
         final long queuedAt = System.nanoTime();
@@ -106,8 +111,9 @@ public class TurnCoordinator {
         /** Whether this turn holds its conversation's claim in the database (all replicas see it). */
         final AtomicBoolean claimed = new AtomicBoolean();
 
-        Turn(UUID conversationId, TurnSink sink) {
+        Turn(UUID conversationId, TurnSink origin, TurnSink sink) {
             this.conversationId = conversationId;
+            this.origin = origin;
             this.sink = sink;
         }
 
@@ -239,7 +245,7 @@ public class TurnCoordinator {
         Turn turn = reserve(conversationId, account, sink, slot);
         try {
             TurnStore.Accepted a = store.storeUserTurn(conversationId, account, text, imageId, drawn);
-            sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage()));
+            turn.sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage()));
             enqueue(turn, a, options);
             return turn;
         } catch (RuntimeException | Error ex) {
@@ -253,7 +259,7 @@ public class TurnCoordinator {
         Turn turn = reserve(conversationId, account, sink, null);
         try {
             TurnStore.Accepted a = store.answerToRegenerate(conversationId);
-            sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage(), "regenerate", true));
+            turn.sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage(), "regenerate", true));
             enqueue(turn, a, GenerationOptions.greedy());
             return turn;
         } catch (RuntimeException | Error ex) {
@@ -300,18 +306,30 @@ public class TurnCoordinator {
                 + "); try again shortly.");
     }
 
-    /** Cancels the running or waiting answer of a conversation; false when there is none. */
+    /**
+     * Cancels the running or waiting answer of a conversation, here or (asked through {@link ConversationEvents}) on
+     * the replica that runs it; false when there is none.
+     */
     public boolean cancel(UUID conversationId) {
         Turn t = active.get(conversationId);
-        if (t == null) return false;
-        cancel(t);
+        if (t != null) {
+            cancel(t);
+            return true;
+        }
+        if (!claims.heldElsewhere(conversationId)) return false;
+        events.requestCancel(conversationId);
         return true;
+    }
+
+    void cancelRequested(@Observes ConversationEvents.CancelRequested request) {
+        Turn t = active.get(request.conversationId());
+        if (t != null) cancel(t);
     }
 
     /** Cancels the answer of a conversation only if it reports to this sink (a connection that went away). */
     public void cancelIfOwnedBy(UUID conversationId, TurnSink sink) {
         Turn t = active.get(conversationId);
-        if (t != null && t.sink == sink) cancel(t);
+        if (t != null && t.origin == sink) cancel(t);
     }
 
     /**
@@ -331,7 +349,8 @@ public class TurnCoordinator {
      * and none can be half-stored into a conversation being deleted. 409 turn_in_progress while an answer runs.
      */
     public void whileNoTurn(UUID conversationId, Runnable action) {
-        Turn guard = new Turn(conversationId, (type, turnId, payload) -> { });
+        TurnSink nobody = (type, turnId, payload) -> { };
+        Turn guard = new Turn(conversationId, nobody, nobody);
         if (active.putIfAbsent(conversationId, guard) != null) {
             throw ChatException.conflict("turn_in_progress", "An answer is being generated; cancel it before deleting.");
         }
@@ -349,7 +368,7 @@ public class TurnCoordinator {
      * (429 rate_limited; {@code held} when the caller took it already), then the server's queue (503 server_busy).
      */
     private Turn reserve(UUID conversationId, UUID account, TurnSink sink, AnswerSlot held) {
-        Turn turn = new Turn(conversationId, sink);
+        Turn turn = new Turn(conversationId, sink, events.fanOut(conversationId, sink));
         if (active.putIfAbsent(conversationId, turn) != null) {
             throw ChatException.conflict("turn_in_progress", "An answer is still being generated in this conversation; "
                     + "wait for it or cancel it first.");

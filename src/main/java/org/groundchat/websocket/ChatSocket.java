@@ -25,6 +25,7 @@ import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import org.groundchat.chat.ChatException;
 import org.groundchat.chat.Reasons;
+import org.groundchat.chat.ConversationEvents;
 import org.groundchat.chat.ConversationService;
 import org.groundchat.chat.Ids;
 import org.groundchat.chat.TurnCoordinator;
@@ -61,6 +62,8 @@ public class ChatSocket {
     SecurityIdentity identity;
     @Inject
     Quotas quotas;
+    @Inject
+    ConversationEvents events;
     /** The transport's message limit (one frame or all fragments of a message), in bytes. */
     @ConfigProperty(name = "quarkus.websockets-next.server.max-message-size", defaultValue = "262144")
     int maxMessageBytes;
@@ -79,9 +82,11 @@ public class ChatSocket {
         OversizedFrameGuard.onOversizedFrame(opened.get(), () -> refuseTooLarge(sink));
         try {
             UUID account = Caller.of(identity).accountId();
-            conversations.requireAccess(Ids.parse(id, "conversation"), account);
+            UUID conversationId = Ids.parse(id, "conversation");
+            conversations.requireAccess(conversationId, account);
             quotas.openSocket(account);
             ACCOUNTS.put(connection.id(), account); // counted: released in close
+            events.subscribe(conversationId, sink); // answers sent by other sockets, here or on other replicas
         } catch (ChatException e) {
             sink.send("error", null, errorBody(e));
             sink.closeAfterPending(CloseReason.NORMAL);
@@ -229,7 +234,9 @@ public class ChatSocket {
         if (sink == null) return; // the open callback never ran (e.g. the app stopped first): nothing was started
         sink.closed();
         try {
-            turns.cancelIfOwnedBy(UUID.fromString(id), sink);
+            UUID conversationId = UUID.fromString(id);
+            events.unsubscribe(conversationId, sink);
+            turns.cancelIfOwnedBy(conversationId, sink);
         } catch (IllegalArgumentException ignored) {
             // an id that was never a conversation has nothing running
         }
