@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.groundchat.persistence.EmbeddedPostgresConfigSourceFactory;
 
 /**
  * The database side of "one answer at a time per conversation" across replicas (table {@code answer_claims}): a
@@ -37,6 +38,9 @@ public class AnswerClaims {
     Optional<String> configuredName;
     @ConfigProperty(name = "quarkus.http.port", defaultValue = "8080")
     int httpPort;
+    /** Set when this process runs the embedded PostgreSQL (no external server configured). */
+    @ConfigProperty(name = EmbeddedPostgresConfigSourceFactory.DATA_DIR_PROPERTY)
+    Optional<String> embeddedDatabase;
 
     private volatile String name;
 
@@ -129,9 +133,14 @@ public class AnswerClaims {
         return held;
     }
 
-    /** At startup: the claims of this replica's previous run are dead (it was killed); clear them and what they left. */
+    /**
+     * At startup: the claims of this replica's previous run are dead (it was killed); clear them and what they left.
+     * On the embedded database every claim is: that database belongs to this process alone, so there is no other
+     * replica (a restart may also come back on another port, that is, under another default name).
+     */
     int releaseOwnLeftovers() {
-        update("delete from answer_claims where replica = ?", replica());
+        if (embeddedDatabase.isPresent()) update("delete from answer_claims");
+        else update("delete from answer_claims where replica = ?", replica());
         return sweep();
     }
 

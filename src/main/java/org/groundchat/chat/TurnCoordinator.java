@@ -1,10 +1,12 @@
 package org.groundchat.chat;
 
+import io.quarkus.runtime.ShutdownDelayInitiatedEvent;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -74,6 +76,16 @@ public class TurnCoordinator {
     int maxQueue;
     @ConfigProperty(name = "groundchat.limits.queued-answers", defaultValue = "4")
     int answersPerAccount;
+    /**
+     * On SIGTERM: how long running and waiting answers may take to finish before they are stopped and stored failed
+     * (a Kubernetes pod's terminationGracePeriodSeconds must be longer).
+     */
+    @ConfigProperty(name = "groundchat.shutdown.grace", defaultValue = "20s")
+    Duration shutdownGrace;
+    static final String STOPPED_BY_SHUTDOWN = "the server stopped before the answer was complete";
+    /** Set when the server begins to stop: no turn is admitted any more. */
+    private volatile boolean stopping;
+    private volatile boolean stopped;
     /** Seconds a client refused for too many answers is told to wait: about the length of one answer. */
     static final int ANSWER_RETRY_SECONDS = 5;
 
@@ -108,6 +120,8 @@ public class TurnCoordinator {
         boolean metered;
         /** The account's place this answer holds (null for {@link #whileNoTurn}'s guard); given back as it ends. */
         volatile AnswerSlot slot;
+        /** Stopped because the server stops: stored failed, not cancelled. */
+        volatile boolean stoppedByShutdown;
         /** Whether this turn holds its conversation's claim in the database (all replicas see it). */
         final AtomicBoolean claimed = new AtomicBoolean();
 
@@ -217,15 +231,48 @@ public class TurnCoordinator {
         }
     }
 
+    /**
+     * Graceful stop (SIGTERM, a rolling restart): no new turns (503 server_stopping); answers running or waiting get
+     * {@code groundchat.shutdown.grace} to finish, then the rest are stopped and stored failed with a reason. The
+     * sockets are closed afterwards ({@code RestartingSockets}, 1012) so clients reconnect to another replica. It runs
+     * at Quarkus' pre-shutdown ({@code quarkus.shutdown.delay-enabled}), while HTTP and WebSockets still serve: by
+     * ShutdownEvent the server has closed the sockets, which would cancel every answer.
+     */
+    void drain(@Observes ShutdownDelayInitiatedEvent e) {
+        stop(null);
+    }
+
     void stop(@Observes ShutdownEvent e) {
-        if (leases != null) leases.shutdownNow();
-        active.values().forEach(t -> t.cancel.cancel());
-        pool.shutdown();
+        if (stopped) return; // drained already, while the server still served (ShutdownDelayInitiatedEvent)
+        stopped = true;
+        stopping = true;
+        long deadline = System.nanoTime() + shutdownGrace.toNanos();
         try {
+            while (answersInProgress() && System.nanoTime() < deadline) Thread.sleep(50);
+            if (answersInProgress()) {
+                LOG.warnf("stopping: %d answer(s) did not finish within %s and are stopped", active.size(), shutdownGrace);
+                for (Turn t : active.values()) {
+                    t.stoppedByShutdown = true;
+                    t.cancel.cancel();
+                }
+            }
+            pool.shutdown();
             pool.awaitTermination(10, TimeUnit.SECONDS);
         } catch (InterruptedException ie) {
             Thread.currentThread().interrupt();
+        } finally {
+            if (leases != null) leases.shutdownNow();
         }
+    }
+
+    /** Whether the server has begun to stop (no turn is admitted any more). */
+    public boolean isStopping() {
+        return stopping;
+    }
+
+    /** Answers running or waiting here (a deletion's guard is not one). */
+    private boolean answersInProgress() {
+        return active.values().stream().anyMatch(t -> t.slot != null);
     }
 
     /** Validates and stores a user turn, then queues its answer. Throws ChatException (nothing stored) on bad input. */
@@ -275,6 +322,7 @@ public class TurnCoordinator {
      * {@code cancel} stops it (a waiting job then ends as soon as it starts).
      */
     public <T> T runAnswerJob(UUID account, CancellationToken cancel, Function<CancellationToken, T> job) {
+        if (stopping) throw serverStopping();
         try (AnswerSlot slot = holdAnswerSlot(account)) {
             admit();
             Future<T> result;
@@ -299,6 +347,11 @@ public class TurnCoordinator {
                 throw serverBusy();
             }
         }
+    }
+
+    private static ChatException serverStopping() {
+        return new ChatException(ChatException.Kind.UNAVAILABLE, "server_stopping", "The server is restarting; "
+                + "reconnect and send the message again.");
     }
 
     private ChatException serverBusy() {
@@ -368,6 +421,7 @@ public class TurnCoordinator {
      * (429 rate_limited; {@code held} when the caller took it already), then the server's queue (503 server_busy).
      */
     private Turn reserve(UUID conversationId, UUID account, TurnSink sink, AnswerSlot held) {
+        if (stopping) throw serverStopping();
         Turn turn = new Turn(conversationId, sink, events.fanOut(conversationId, sink));
         if (active.putIfAbsent(conversationId, turn) != null) {
             throw ChatException.conflict("turn_in_progress", "An answer is still being generated in this conversation; "
@@ -500,6 +554,11 @@ public class TurnCoordinator {
         try {
             int first = store.nextRegionNumber(a.conversationId());
             if (turn.cancel.isCancelled()) {
+                if (turn.stoppedByShutdown) {
+                    endFailed(turn, new PendingEnding(messageId, a.replaces(), "", STOPPED_BY_SHUTDOWN),
+                            "server_stopping", "The server stopped before the answer began; send it again.");
+                    return;
+                }
                 finish(turn, messageId, a.replaces(), "cancelled", null, "", "cancelled before it started", first, queueMs);
                 return;
             }
@@ -527,6 +586,11 @@ public class TurnCoordinator {
                 }
             });
             boolean cancelled = r.finishReason() == FinishReason.CANCELLED;
+            if (cancelled && turn.stoppedByShutdown) {
+                endFailed(turn, new PendingEnding(messageId, a.replaces(), partial.toString(), STOPPED_BY_SHUTDOWN),
+                        "server_stopping", "The server stopped before the answer was complete; send it again.");
+                return;
+            }
             finish(turn, messageId, a.replaces(), cancelled ? "cancelled" : "complete", r, null, cancelled ? "cancelled" : null,
                     first, queueMs);
         } catch (InferenceException | ChatException e) {

@@ -226,6 +226,24 @@ public class ChatSocket {
         if (sink != null) sink.send("error", null, Map.of("code", code, "reason", reason));
     }
 
+    /**
+     * After the answers have ended (TurnCoordinator's graceful stop observes the same event earlier): every socket gets
+     * its queued events, then close 1012 ("service restart"), so clients reconnect, through the balancer, elsewhere.
+     */
+    static void closeAllForRestart() {
+        CloseReason restart = new CloseReason(1012, "server restarting");
+        SINKS.values().forEach(s -> s.closeAfterPending(restart));
+        long deadline = System.nanoTime() + 2_000_000_000L;
+        while (!SINKS.isEmpty() && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
     @OnClose
     public void close(@PathParam("id") String id) {
         ConnectionSink sink = SINKS.remove(connection.id());
