@@ -5,13 +5,16 @@ import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Event;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
@@ -23,8 +26,10 @@ import org.jboss.logging.Logger;
 /**
  * Every socket open on a conversation sees its answers, whichever socket (or replica) sent the turn: a turn's events
  * go to the socket that sent it, to the other sockets of that conversation on this replica, and through
- * {@link NotifyChannel} to the sockets on the other replicas. A cancel for an answer running on another replica
- * travels the same way ({@link CancelRequested}).
+ * {@link NotifyChannel} to the sockets on the other replicas. Each event of a turn carries its {@code index} (1, 2,
+ * ...); a socket that (re)connects while an answer runs asks to {@link #resume} after the last index it saw, and the
+ * replica that runs the answer replays the rest. A cancel for an answer running on another replica travels the same
+ * way ({@link CancelRequested}).
  */
 @ApplicationScoped
 public class ConversationEvents {
@@ -33,6 +38,7 @@ public class ConversationEvents {
     private static final ObjectMapper JSON = new ObjectMapper().registerModule(new JavaTimeModule())
             .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS);
     private static final TypeReference<Map<String, Object>> MAP = new TypeReference<>() {};
+    private static final Set<String> FINAL = Set.of("done", "cancelled", "error");
 
     /** Another replica asks the one running this conversation's answer to stop it. */
     public record CancelRequested(UUID conversationId) {}
@@ -48,6 +54,10 @@ public class ConversationEvents {
     boolean acrossReplicas;
 
     private final Map<UUID, Set<TurnSink>> sockets = new ConcurrentHashMap<>();
+    /** Answers running here, by conversation: their events so far, for sockets that resume. */
+    private final Map<UUID, Broadcast> running = new ConcurrentHashMap<>();
+    /** Sockets here waiting for another replica's replay, by the key their requests carry. */
+    private final Map<String, TurnSink> resuming = new ConcurrentHashMap<>();
 
     void start(@Observes StartupEvent e) {
         if (acrossReplicas) channel.open(this::received);
@@ -63,44 +73,130 @@ public class ConversationEvents {
             set.remove(socket);
             return set.isEmpty() ? null : set;
         });
+        resuming.values().removeIf(s -> s == socket);
+    }
+
+    /**
+     * Sends {@code socket} a {@code resumed} event ({@code running}: whether an answer runs in the conversation, here
+     * or elsewhere), then the running answer's events with an index above {@code after}. Events that also arrive live
+     * meanwhile come twice with the same index; the client skips indexes it has.
+     */
+    public void resume(UUID conversationId, TurnSink socket, String socketKey, int after) {
+        Broadcast here = running.get(conversationId);
+        if (here != null) {
+            socket.send("resumed", null, Map.of("running", true, "after", after));
+            here.replay(socket, after);
+            return;
+        }
+        boolean elsewhere = acrossReplicas && claims.heldElsewhere(conversationId);
+        socket.send("resumed", null, Map.of("running", elsewhere, "after", after));
+        if (!elsewhere) return;
+        String key = claims.replica() + "/" + socketKey;
+        resuming.put(key, socket);
+        ObjectNode m = message(conversationId, "resume");
+        m.put("after", after);
+        m.put("socket", key);
+        send(m);
     }
 
     /** The sink of a turn sent through {@code origin}: it, then every other socket of the conversation, anywhere. */
     TurnSink fanOut(UUID conversationId, TurnSink origin) {
-        return (type, turnId, payload) -> {
-            origin.send(type, turnId, payload);
-            deliver(conversationId, origin, type, turnId, payload);
-            if (acrossReplicas) publish(conversationId, "event", type, turnId, payload);
-        };
+        Broadcast b = new Broadcast(conversationId, origin);
+        running.put(conversationId, b);
+        return b;
+    }
+
+    /** The turn is over (also one refused before it was queued): nothing of it is left to resume. */
+    void ended(UUID conversationId, TurnSink turnSink) {
+        if (turnSink instanceof Broadcast b) running.remove(conversationId, b);
     }
 
     /** Asks the replica that runs the conversation's answer to cancel it. */
     void requestCancel(UUID conversationId) {
-        publish(conversationId, "cancel", null, null, null);
+        send(message(conversationId, "cancel"));
     }
 
-    private void deliver(UUID conversationId, TurnSink except, String type, String turnId, Map<String, Object> payload) {
-        Set<TurnSink> set = sockets.get(conversationId);
-        if (set == null) return;
-        for (TurnSink s : set) {
-            if (s != except) s.send(type, turnId, payload);
+    /** One turn's events: numbered, kept until the turn ends, sent to every socket of the conversation. */
+    private final class Broadcast implements TurnSink {
+        private final UUID conversationId;
+        private final TurnSink origin;
+        private final List<ObjectNode> log = new ArrayList<>();
+
+        Broadcast(UUID conversationId, TurnSink origin) {
+            this.conversationId = conversationId;
+            this.origin = origin;
+        }
+
+        @Override
+        public synchronized void send(String type, String turnId, Map<String, Object> payload) {
+            Map<String, Object> indexed = new LinkedHashMap<>(payload);
+            indexed.put("index", log.size() + 1);
+            origin.send(type, turnId, indexed);
+            Set<TurnSink> set = sockets.get(conversationId);
+            if (set != null) {
+                for (TurnSink s : set) {
+                    if (s != origin) s.send(type, turnId, indexed);
+                }
+            }
+            ObjectNode event = event(conversationId, type, turnId, indexed);
+            log.add(event);
+            if (acrossReplicas && event != null) ConversationEvents.this.send(event);
+            if (FINAL.contains(type)) running.remove(conversationId, this);
+        }
+
+        /** Under the same lock as {@link #send}: no event slips between the replay and the live ones. */
+        synchronized void replay(TurnSink socket, int after) {
+            for (int i = Math.max(0, after); i < log.size(); i++) {
+                ObjectNode e = log.get(i);
+                if (e != null) socket.send(e.path("type").asText(), turnId(e), JSON.convertValue(e.path("payload"), MAP));
+            }
+        }
+
+        /** The same, for a socket on another replica: each event is sent to that socket alone. */
+        synchronized void replay(String socketKey, int after) {
+            for (int i = Math.max(0, after); i < log.size(); i++) {
+                ObjectNode e = log.get(i);
+                if (e == null) continue;
+                ObjectNode targeted = e.deepCopy();
+                targeted.put("socket", socketKey);
+                ConversationEvents.this.send(targeted);
+            }
         }
     }
 
-    private void publish(UUID conversationId, String kind, String type, String turnId, Map<String, Object> payload) {
+    private ObjectNode message(UUID conversationId, String kind) {
         ObjectNode m = JSON.createObjectNode();
         m.put("replica", claims.replica());
         m.put("kind", kind);
         m.put("conversation", conversationId.toString());
-        if (type != null) m.put("type", type);
+        return m;
+    }
+
+    /** An event as it travels to other replicas; null when its payload cannot be written (then it stays local). */
+    private ObjectNode event(UUID conversationId, String type, String turnId, Map<String, Object> payload) {
+        ObjectNode m = message(conversationId, "event");
+        m.put("type", type);
         if (turnId != null) m.put("turn", turnId);
         try {
-            if (payload != null) m.set("payload", JSON.valueToTree(payload));
+            m.set("payload", JSON.valueToTree(payload));
+            return m;
+        } catch (RuntimeException ex) {
+            LOG.warnf("an event was not sent to the other replicas: %s", ex.getMessage());
+            return null;
+        }
+    }
+
+    private void send(ObjectNode m) {
+        try {
             channel.publish(JSON.writeValueAsString(m));
         } catch (JsonProcessingException | RuntimeException ex) {
-            // the answer goes on for the sockets here; only the other replicas miss this event
-            LOG.warnf("an event was not sent to the other replicas: %s", ex.getMessage());
+            // the answer goes on for the sockets here; only the other replicas miss this message
+            LOG.warnf("a message was not sent to the other replicas: %s", ex.getMessage());
         }
+    }
+
+    private static String turnId(JsonNode m) {
+        return m.hasNonNull("turn") ? m.path("turn").asText() : null;
     }
 
     private void received(String message) {
@@ -114,10 +210,21 @@ public class ConversationEvents {
         UUID conversationId = UUID.fromString(m.path("conversation").asText());
         switch (m.path("kind").asText()) {
             case "cancel" -> cancels.fire(new CancelRequested(conversationId));
+            case "resume" -> {
+                Broadcast b = running.get(conversationId);
+                if (b != null) b.replay(m.path("socket").asText(), m.path("after").asInt());
+            }
             case "event" -> {
-                if (!sockets.containsKey(conversationId)) return;
-                String turnId = m.hasNonNull("turn") ? m.path("turn").asText() : null;
-                deliver(conversationId, null, m.path("type").asText(), turnId, JSON.convertValue(m.path("payload"), MAP));
+                Map<String, Object> payload = JSON.convertValue(m.path("payload"), MAP);
+                String type = m.path("type").asText();
+                if (m.hasNonNull("socket")) { // a replay for one socket
+                    TurnSink target = resuming.get(m.path("socket").asText());
+                    if (target != null) target.send(type, turnId(m), payload);
+                    return;
+                }
+                Set<TurnSink> set = sockets.get(conversationId);
+                if (set == null) return;
+                for (TurnSink s : set) s.send(type, turnId(m), payload);
             }
             default -> { }
         }

@@ -496,6 +496,7 @@ public class TurnCoordinator {
         leaveQueue();
         releaseSlot(turn);
         releaseClaim(turn);
+        events.ended(turn.conversationId, turn.sink);
         active.remove(turn.conversationId, turn);
     }
 
@@ -521,6 +522,7 @@ public class TurnCoordinator {
                 // normally given back before the final event (release); this covers an answer that threw
                 releaseSlot(turn);
                 releaseClaim(turn);
+                events.ended(turn.conversationId, turn.sink);
                 active.remove(turn.conversationId, turn);
             }
         });

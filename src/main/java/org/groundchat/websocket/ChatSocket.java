@@ -136,8 +136,15 @@ public class ChatSocket {
                     }
                 }
                 case "regenerate" -> turns.regenerate(conversationId, ACCOUNTS.get(connection.id()), sink);
+                case "resume" -> {
+                    JsonNode after = node.path("after");
+                    if (!after.isMissingNode() && !(after.canConvertToInt() && after.isIntegralNumber() && after.asInt() >= 0)) {
+                        throw ChatException.badRequest("invalid_frame", "after must be the last event index seen (>= 0).");
+                    }
+                    events.resume(conversationId, sink, connection.id(), after.asInt(0));
+                }
                 default -> throw ChatException.badRequest("unknown_type", "Unknown frame type '" + type
-                        + "' (expected user_turn, cancel or regenerate).");
+                        + "' (expected user_turn, cancel, regenerate or resume).");
             }
         } catch (ChatException e) {
             if (sink != null) sink.send("error", null, errorBody(e));

@@ -69,6 +69,40 @@ class ConversationEventsTest {
     }
 
     @Test
+    void aSocketThatJoinsMidAnswerResumesFromTheFirstEvent() throws Exception {
+        String image = upload(Files.readAllBytes(Path.of("models/default/golden/case1.png")));
+        String conv = conversation();
+        try (WsClient asking = new WsClient(connector, base, conv)) {
+            asking.send(turn("describe the image .", image, null));
+            asking.untilType("text"); // the answer is under way
+            try (WsClient joining = new WsClient(connector, base, conv)) {
+                joining.send("{\"type\":\"resume\",\"after\":0}");
+                List<JsonNode> got = joining.untilType("done");
+                assertEquals("resumed", got.get(0).path("type").asText(), got.get(0).toString());
+                assertTrue(got.get(0).path("running").asBoolean());
+                // live events may come twice (same index): keep the first of each index
+                java.util.TreeMap<Integer, JsonNode> byIndex = new java.util.TreeMap<>();
+                for (JsonNode e : got.subList(1, got.size())) byIndex.putIfAbsent(e.path("index").asInt(), e);
+                assertEquals(1, byIndex.firstKey(), "from the turn's first event");
+                assertEquals(byIndex.size(), byIndex.lastKey(), "no index missing");
+                assertEquals("accepted", byIndex.get(1).path("type").asText());
+                String text = byIndex.values().stream().filter(e -> e.path("type").asText().equals("text"))
+                        .map(e -> e.path("delta").asText()).reduce("", String::concat);
+                assertEquals(byIndex.lastEntry().getValue().path("message").path("text").asText(), text,
+                        "the resumed events make the whole answer");
+            }
+            asking.untilType("done");
+        }
+        try (WsClient late = new WsClient(connector, base, conv)) {
+            late.send("{\"type\":\"resume\",\"after\":3}");
+            JsonNode idle = late.untilType("resumed").get(0);
+            assertTrue(!idle.path("running").asBoolean(), "nothing runs: read the stored conversation");
+            late.send("{\"type\":\"resume\",\"after\":-1}");
+            assertEquals("invalid_frame", late.untilType("error").get(0).path("code").asText());
+        }
+    }
+
+    @Test
     void eventsFromAnotherReplicaReachThisReplicasSockets() throws Exception {
         String conv = conversation();
         try (WsClient ws = new WsClient(connector, base, conv)) {

@@ -132,14 +132,39 @@ class ReplicasIT {
 
     @Test
     @Order(3)
-    void metricsCountTheAnswers() throws Exception {
-        double complete = 0;
-        for (URI replica : List.of(a, b)) complete += metric(replica, "groundchat_answers_ended_total\\{outcome=\"complete\"[^}]*}");
-        assertEquals(2.0, complete, "the two answers of this test so far, counted where they ran");
+    void aSocketOnTheOtherReplicaResumesARunningAnswer() throws Exception {
+        String conv = conversation(a);
+        try (Socket onA = new Socket(a, conv)) {
+            onA.send(turn("describe the image .", busyImage));
+            onA.until(type("text")); // under way on A
+            try (Socket onB = new Socket(b, conv)) {
+                onB.send("{\"type\":\"resume\",\"after\":0}");
+                List<JsonNode> got = onB.until(type("done"));
+                assertEquals("resumed", got.get(0).path("type").asText());
+                assertTrue(got.get(0).path("running").asBoolean(), "B knows the answer runs on A");
+                TreeMap<Integer, JsonNode> byIndex = new TreeMap<>();
+                for (JsonNode e : got.subList(1, got.size())) byIndex.putIfAbsent(e.path("index").asInt(), e);
+                assertEquals(1, byIndex.firstKey(), "replayed from the turn's first event");
+                assertEquals(byIndex.size(), byIndex.lastKey(), "no index missing");
+                String text = byIndex.values().stream().filter(type("text")).map(e -> e.path("delta").asText())
+                        .collect(Collectors.joining());
+                JsonNode stored = get(b, "/api/conversations/" + conv).path("messages").get(1);
+                assertEquals(stored.path("text").asText(), text, "the resumed events make the stored answer");
+            }
+            onA.until(type("done"));
+        }
     }
 
     @Test
     @Order(4)
+    void metricsCountTheAnswers() throws Exception {
+        double complete = 0;
+        for (URI replica : List.of(a, b)) complete += metric(replica, "groundchat_answers_ended_total\\{outcome=\"complete\"[^}]*}");
+        assertEquals(3.0, complete, "the three answers of this test so far, counted where they ran");
+    }
+
+    @Test
+    @Order(5)
     void aReplicaStoppedWithSigtermFinishesItsAnswerAndSendsClientsElsewhere() throws Exception {
         String conv = conversation(a);
         String messageId;
@@ -168,7 +193,7 @@ class ReplicasIT {
     }
 
     @Test
-    @Order(5)
+    @Order(6)
     void theAnswerOfAKilledReplicaIsFailedByTheOtherWithinTheLease() throws Exception {
         URI a2 = boot("replica-a2");
         Map<String, JsonNode> before = stored(b);
