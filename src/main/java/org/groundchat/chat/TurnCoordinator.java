@@ -124,6 +124,8 @@ public class TurnCoordinator {
         volatile boolean stoppedByShutdown;
         /** Whether this turn holds its conversation's claim in the database (all replicas see it). */
         final AtomicBoolean claimed = new AtomicBoolean();
+        /** When the claim was committed (System.nanoTime). */
+        volatile long claimedAt;
 
         Turn(UUID conversationId, TurnSink origin, TurnSink sink) {
             this.conversationId = conversationId;
@@ -216,9 +218,11 @@ public class TurnCoordinator {
      */
     private void keepLeases() {
         try {
+            // a claim committed after the renewal began is not in its result, and is not lost
+            long renewal = System.nanoTime();
             Map<UUID, UUID> held = claims.renew();
             for (Turn t : active.values()) {
-                if (t.claimed.get() && !t.turnId.equals(held.get(t.conversationId))) {
+                if (t.claimed.get() && t.claimedAt < renewal && !t.turnId.equals(held.get(t.conversationId))) {
                     LOG.warnf("the claim of an answer in conversation %s was lost; stopping it", t.conversationId);
                     t.cancel.cancel();
                 }
@@ -451,6 +455,7 @@ public class TurnCoordinator {
      */
     private void claim(Turn turn, String busyReason) {
         if (!claims.claim(turn.conversationId, turn.turnId)) throw ChatException.conflict("turn_in_progress", busyReason);
+        turn.claimedAt = System.nanoTime();
         turn.claimed.set(true);
     }
 
