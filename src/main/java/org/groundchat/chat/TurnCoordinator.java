@@ -112,8 +112,11 @@ public class TurnCoordinator {
         final UUID conversationId;
         /** The connection that sent the turn. */
         final TurnSink origin;
-        /** Where the turn's events go: the origin and every other socket of the conversation, on any replica. */
-        final TurnSink sink;
+        /**
+         * Where the turn's events go: once admitted, the origin and every other socket of the conversation, on any
+         * replica ({@link ConversationEvents}).
+         */
+        volatile TurnSink sink;
         final CancellationToken cancel = new CancellationToken();
         final long queuedAt = System.nanoTime();
         /** Whether the answer's end was counted; only the answer's own thread reads and writes it. */
@@ -127,10 +130,10 @@ public class TurnCoordinator {
         /** When the claim was committed (System.nanoTime). */
         volatile long claimedAt;
 
-        Turn(UUID conversationId, TurnSink origin, TurnSink sink) {
+        Turn(UUID conversationId, TurnSink origin) {
             this.conversationId = conversationId;
             this.origin = origin;
-            this.sink = sink;
+            this.sink = origin;
         }
 
         public String id() { return id; }
@@ -406,8 +409,7 @@ public class TurnCoordinator {
      * and none can be half-stored into a conversation being deleted. 409 turn_in_progress while an answer runs.
      */
     public void whileNoTurn(UUID conversationId, Runnable action) {
-        TurnSink nobody = (type, turnId, payload) -> { };
-        Turn guard = new Turn(conversationId, nobody, nobody);
+        Turn guard = new Turn(conversationId, (type, turnId, payload) -> { });
         if (active.putIfAbsent(conversationId, guard) != null) {
             throw ChatException.conflict("turn_in_progress", "An answer is being generated; cancel it before deleting.");
         }
@@ -426,7 +428,7 @@ public class TurnCoordinator {
      */
     private Turn reserve(UUID conversationId, UUID account, TurnSink sink, AnswerSlot held) {
         if (stopping) throw serverStopping();
-        Turn turn = new Turn(conversationId, sink, events.fanOut(conversationId, sink));
+        Turn turn = new Turn(conversationId, sink);
         if (active.putIfAbsent(conversationId, turn) != null) {
             throw ChatException.conflict("turn_in_progress", "An answer is still being generated in this conversation; "
                     + "wait for it or cancel it first.");
@@ -446,6 +448,8 @@ public class TurnCoordinator {
         }
         slot.takenOver = true;
         turn.slot = slot;
+        // admitted: from now on its events go to every socket of the conversation (and it can be resumed)
+        turn.sink = events.fanOut(conversationId, sink);
         return turn;
     }
 

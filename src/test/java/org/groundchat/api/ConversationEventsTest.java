@@ -75,6 +75,8 @@ class ConversationEventsTest {
         try (WsClient asking = new WsClient(connector, base, conv)) {
             asking.send(turn("describe the image .", image, null));
             asking.untilType("text"); // the answer is under way
+            asking.send(turn("find the red circle .", null, null)); // refused: it must not replace what resumes
+            assertEquals("turn_in_progress", asking.untilType("error").get(0).path("code").asText());
             try (WsClient joining = new WsClient(connector, base, conv)) {
                 joining.send("{\"type\":\"resume\",\"after\":0}");
                 List<JsonNode> got = joining.untilType("done");
