@@ -78,14 +78,15 @@ public class ConversationEvents {
 
     /**
      * Sends {@code socket} a {@code resumed} event ({@code running}: whether an answer runs in the conversation, here
-     * or elsewhere), then the running answer's events with an index above {@code after}. Events that also arrive live
+     * or elsewhere), then the running answer's events with an index above {@code after}, or all of them when
+     * {@code turnId} (the turn the client saw last; null: any) is not the running one. Events that also arrive live
      * meanwhile come twice with the same index; the client skips indexes it has.
      */
-    public void resume(UUID conversationId, TurnSink socket, String socketKey, int after) {
+    public void resume(UUID conversationId, TurnSink socket, String socketKey, String turnId, int after) {
         Broadcast here = running.get(conversationId);
         if (here != null) {
             socket.send("resumed", null, Map.of("running", true, "after", after));
-            here.replay(socket, after);
+            here.replay(socket, here.from(turnId, after));
             return;
         }
         boolean elsewhere = acrossReplicas && claims.heldElsewhere(conversationId);
@@ -95,6 +96,7 @@ public class ConversationEvents {
         resuming.put(key, socket);
         ObjectNode m = message(conversationId, "resume");
         m.put("after", after);
+        if (turnId != null) m.put("turn", turnId);
         m.put("socket", key);
         send(m);
     }
@@ -121,6 +123,7 @@ public class ConversationEvents {
         private final UUID conversationId;
         private final TurnSink origin;
         private final List<ObjectNode> log = new ArrayList<>();
+        private volatile String turnId;
 
         Broadcast(UUID conversationId, TurnSink origin) {
             this.conversationId = conversationId;
@@ -129,6 +132,7 @@ public class ConversationEvents {
 
         @Override
         public synchronized void send(String type, String turnId, Map<String, Object> payload) {
+            if (turnId != null) this.turnId = turnId;
             Map<String, Object> indexed = new LinkedHashMap<>(payload);
             indexed.put("index", log.size() + 1);
             origin.send(type, turnId, indexed);
@@ -142,6 +146,11 @@ public class ConversationEvents {
             log.add(event);
             if (acrossReplicas && event != null) ConversationEvents.this.send(event);
             if (FINAL.contains(type)) running.remove(conversationId, this);
+        }
+
+        /** Where to replay from: after {@code after} for the same turn, from its start for another (or none). */
+        int from(String seenTurn, int after) {
+            return seenTurn == null || seenTurn.equals(turnId) ? after : 0;
         }
 
         /** Under the same lock as {@link #send}: no event slips between the replay and the live ones. */
@@ -212,7 +221,7 @@ public class ConversationEvents {
             case "cancel" -> cancels.fire(new CancelRequested(conversationId));
             case "resume" -> {
                 Broadcast b = running.get(conversationId);
-                if (b != null) b.replay(m.path("socket").asText(), m.path("after").asInt());
+                if (b != null) b.replay(m.path("socket").asText(), b.from(turnId(m), m.path("after").asInt()));
             }
             case "event" -> {
                 Map<String, Object> payload = JSON.convertValue(m.path("payload"), MAP);

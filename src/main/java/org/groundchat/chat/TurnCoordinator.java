@@ -221,9 +221,11 @@ public class TurnCoordinator {
      */
     private void keepLeases() {
         try {
+            recordPendingEndings(); // endings an outage kept: stored before the sweep would mark them "interrupted"
             // a claim committed after the renewal began is not in its result, and is not lost
             long renewal = System.nanoTime();
-            Map<UUID, UUID> held = claims.renew();
+            List<UUID> running = active.values().stream().filter(t -> t.claimed.get()).map(t -> t.turnId).toList();
+            Map<UUID, UUID> held = claims.renew(running);
             for (Turn t : active.values()) {
                 if (t.claimed.get() && t.claimedAt < renewal && !t.turnId.equals(held.get(t.conversationId))) {
                     LOG.warnf("the claim of an answer in conversation %s was lost; stopping it", t.conversationId);
@@ -629,7 +631,7 @@ public class TurnCoordinator {
                     null);
         } catch (RuntimeException e) {
             if (!DatabaseOutage.isCause(e)) {
-                // the client still hears the end; the row stays "streaming" until the next start marks it failed
+                // the client still hears the end; the row stays "streaming" until a sweep marks it failed
                 LOG.error("a failed answer could not be stored", e);
                 reportFailure(turn, "internal_error", "The answer failed and could not be stored.");
                 return;
@@ -650,7 +652,17 @@ public class TurnCoordinator {
     }
 
     void databaseRestarted(@Observes EmbeddedPostgresSupervisor.DatabaseRestarted restarted) {
-        recordPendingEndings();
+        // the first connections after a restart may still fail: try for a few seconds, not only once
+        for (int i = 0; i < 20 && !pendingEndings.isEmpty(); i++) {
+            recordPendingEndings();
+            if (pendingEndings.isEmpty()) return;
+            try {
+                Thread.sleep(250);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
     }
 
     /** Stores the endings an outage kept from the database; those it still cannot store stay for the next try. */

@@ -101,8 +101,8 @@ final class CompletionStream {
             switch (e.type()) {
                 case "text" -> write(out, CompletionJson.chunk(id, created, model, Map.of("content", p.get("delta")), null, null));
                 case "region" -> write(out, grounded(Map.of("region", p.get("region"))));
-                case "mask" -> write(out, grounded(Map.of("mask", p)));
-                case "point" -> write(out, grounded(Map.of("point", p)));
+                case "mask" -> write(out, grounded(Map.of("mask", withoutIndex(p))));
+                case "point" -> write(out, grounded(Map.of("point", withoutIndex(p))));
                 case "queued" -> write(out, grounded(Map.of("queued", p.get("position"))));
                 case "done", "cancelled" -> {
                     JsonNode message = json.valueToTree(p.get("message"));
@@ -150,5 +150,12 @@ final class CompletionStream {
     private void write(OutputStream out, Map<String, Object> data) throws IOException {
         out.write(("data: " + json.writeValueAsString(data) + "\n\n").getBytes(StandardCharsets.UTF_8));
         out.flush();
+    }
+
+    /** The WebSocket's per-turn event index is not part of the OpenAI-style chunk. */
+    private static Map<String, Object> withoutIndex(Map<String, Object> payload) {
+        Map<String, Object> copy = new java.util.LinkedHashMap<>(payload);
+        copy.remove("index");
+        return copy;
     }
 }

@@ -41,6 +41,7 @@ public class NotifyChannel {
     private static final int QUEUE = 20_000;
     private static final long RETRY_MS = 1000;
     private static final long POLL_MS = 500;
+    private static final long PING_NANOS = 5_000_000_000L;
 
     @Inject
     AgroalDataSource db;
@@ -143,11 +144,20 @@ public class NotifyChannel {
                     s.execute("LISTEN " + CHANNEL);
                 }
                 PGConnection pg = c.unwrap(PGConnection.class);
-                try (PreparedStatement fetch = c.prepareStatement("select body from notify_payloads where id = ?")) {
+                long lastPing = System.nanoTime();
+                try (PreparedStatement fetch = c.prepareStatement("select body from notify_payloads where id = ?");
+                     PreparedStatement ping = c.prepareStatement("select 1")) {
                     while (running) {
                         PGNotification[] ns = pg.getNotifications((int) POLL_MS);
-                        if (ns == null) continue;
-                        for (PGNotification n : ns) deliver(n.getParameter(), fetch);
+                        if (ns != null) {
+                            for (PGNotification n : ns) deliver(n.getParameter(), fetch);
+                        }
+                        // waiting for notifications sends nothing: a connection that died quietly (a failover, a
+                        // dropped NAT entry) is noticed only by using it
+                        if (System.nanoTime() - lastPing > PING_NANOS) {
+                            ping.executeQuery().close();
+                            lastPing = System.nanoTime();
+                        }
                     }
                 }
             } catch (SQLException e) {

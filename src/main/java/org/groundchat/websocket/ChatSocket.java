@@ -141,7 +141,8 @@ public class ChatSocket {
                     if (!after.isMissingNode() && !(after.canConvertToInt() && after.isIntegralNumber() && after.asInt() >= 0)) {
                         throw ChatException.badRequest("invalid_frame", "after must be the last event index seen (>= 0).");
                     }
-                    events.resume(conversationId, sink, connection.id(), after.asInt(0));
+                    String seen = node.hasNonNull("turnId") ? node.path("turnId").asText() : null;
+                    events.resume(conversationId, sink, connection.id(), seen, after.asInt(0));
                 }
                 default -> throw ChatException.badRequest("unknown_type", "Unknown frame type '" + type
                         + "' (expected user_turn, cancel, regenerate or resume).");

@@ -25,6 +25,7 @@ import java.sql.ResultSet;
 import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
+import org.groundchat.chat.AnswerClaims;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -41,6 +42,8 @@ class AnswerClaimsTest {
     Instance<BasicWebSocketConnector> connector;
     @Inject
     AgroalDataSource db;
+    @Inject
+    AnswerClaims claims;
 
     @Test
     void aConversationClaimedByAnotherReplicaRefusesTurnsAndDeletion() throws Exception {
@@ -107,15 +110,53 @@ class AnswerClaimsTest {
     }
 
     @Test
-    void anExpiredClaimIsTakenOverByTheNextTurn() throws Exception {
+    void anExpiredClaimIsTakenOverByTheNextTurnWhichEndsTheStrandedAnswer() throws Exception {
         String image = upload(Files.readAllBytes(SCENE));
         String conv = conversation();
+        try (WsClient ws = new WsClient(connector, base, conv)) {
+            ws.send(turn("find the red circle .", image, null));
+            ws.untilType("done");
+        }
+        String stranded = strandAnswer(conv);
         claimAsOtherReplica(conv, "interval '-1 second'");
+        try (WsClient ws = new WsClient(connector, base, conv)) {
+            ws.send(turn("find the red circle .", image, null));
+            ws.untilType("accepted");
+            // ended by the takeover itself, in the claim's transaction (a sweep might also get there first)
+            assertEquals("failed", text("select status from messages where id = ?::uuid", stranded));
+            List<JsonNode> events = ws.untilType("done");
+            assertEquals("complete", events.get(events.size() - 1).path("message").path("status").asText());
+        }
+    }
+
+    @Test
+    void aClaimThisReplicaFailedToGiveBackRunsOut() throws Exception {
+        String image = upload(Files.readAllBytes(SCENE));
+        String conv = conversation();
+        // what a release lost to a short database outage leaves: this replica's claim, no answer running
+        sql("insert into answer_claims (conversation_id, turn_id, replica, lease_until) values (?::uuid, ?::uuid, ?,"
+                + " now() + interval '1 second')", conv, UUID.randomUUID().toString(), claims.replica());
+        Thread.sleep(1000 + 2500 + 1000); // the lease, one renewal/sweep period, a margin
+        assertEquals(0, count("select count(*) from answer_claims where conversation_id = ?::uuid", conv),
+                "not renewed: it ran out and was swept");
         try (WsClient ws = new WsClient(connector, base, conv)) {
             ws.send(turn("find the red circle .", image, null));
             List<JsonNode> events = ws.untilType("done");
             assertEquals("complete", events.get(events.size() - 1).path("message").path("status").asText());
         }
+    }
+
+    /** A question and an answer left "streaming" (as a replica that died mid-answer leaves them); the answer's id. */
+    private String strandAnswer(String conv) throws Exception {
+        sql("insert into messages (id, conversation_id, seq, role, display_text, model_text, status, image_id, created_at)"
+                + " select ?::uuid, c.id, (select max(seq) + 1 from messages where conversation_id = c.id), 'user',"
+                + " 'find the blue square .', 'find the blue square .', 'complete', c.image_id, now() from conversations c"
+                + " where c.id = ?::uuid", UUID.randomUUID().toString(), conv);
+        String stranded = UUID.randomUUID().toString();
+        sql("insert into messages (id, conversation_id, seq, role, display_text, status, image_id, created_at)"
+                + " select ?::uuid, c.id, (select max(seq) + 1 from messages where conversation_id = c.id), 'assistant',"
+                + " 'half an ans', 'streaming', c.image_id, now() from conversations c where c.id = ?::uuid", stranded, conv);
+        return stranded;
     }
 
     private void claimAsOtherReplica(String conv, String leaseLeft) throws Exception {
