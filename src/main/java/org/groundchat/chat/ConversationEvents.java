@@ -108,6 +108,15 @@ public class ConversationEvents {
         return b;
     }
 
+    /**
+     * Whether anyone still follows this turn: a socket of the conversation open here, or a resume of it (here or from
+     * another replica) since it began.
+     */
+    boolean watched(UUID conversationId, TurnSink turnSink) {
+        Set<TurnSink> set = sockets.get(conversationId);
+        return (set != null && !set.isEmpty()) || (turnSink instanceof Broadcast b && b.resumed);
+    }
+
     /** The turn is over (also one refused before it was queued): nothing of it is left to resume. */
     void ended(UUID conversationId, TurnSink turnSink) {
         if (turnSink instanceof Broadcast b) running.remove(conversationId, b);
@@ -124,6 +133,8 @@ public class ConversationEvents {
         private final TurnSink origin;
         private final List<ObjectNode> log = new ArrayList<>();
         private volatile String turnId;
+        /** Someone asked to resume it (a sender that reconnected, maybe on another replica). */
+        volatile boolean resumed;
 
         Broadcast(UUID conversationId, TurnSink origin) {
             this.conversationId = conversationId;
@@ -155,6 +166,7 @@ public class ConversationEvents {
 
         /** Under the same lock as {@link #send}: no event slips between the replay and the live ones. */
         synchronized void replay(TurnSink socket, int after) {
+            resumed = true;
             for (int i = Math.max(0, after); i < log.size(); i++) {
                 ObjectNode e = log.get(i);
                 if (e != null) socket.send(e.path("type").asText(), turnId(e), JSON.convertValue(e.path("payload"), MAP));
@@ -163,6 +175,7 @@ public class ConversationEvents {
 
         /** The same, for a socket on another replica: each event is sent to that socket alone. */
         synchronized void replay(String socketKey, int after) {
+            resumed = true;
             for (int i = Math.max(0, after); i < log.size(); i++) {
                 ObjectNode e = log.get(i);
                 if (e == null) continue;

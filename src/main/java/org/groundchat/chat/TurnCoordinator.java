@@ -82,6 +82,9 @@ public class TurnCoordinator {
      */
     @ConfigProperty(name = "groundchat.shutdown.grace", defaultValue = "20s")
     Duration shutdownGrace;
+    /** How long an answer whose sender went away waits for someone to watch it (resume) before it is cancelled. */
+    @ConfigProperty(name = "groundchat.websocket.reconnect-grace", defaultValue = "10s")
+    Duration reconnectGrace;
     static final String STOPPED_BY_SHUTDOWN = "the server stopped before the answer was complete";
     /** Set when the server begins to stop: no turn is admitted any more. */
     private volatile boolean stopping;
@@ -388,10 +391,28 @@ public class TurnCoordinator {
         if (t != null) cancel(t);
     }
 
-    /** Cancels the answer of a conversation only if it reports to this sink (a connection that went away). */
+    /** Cancels the answer of a conversation only if it reports to this sink (a client that cannot come back). */
     public void cancelIfOwnedBy(UUID conversationId, TurnSink sink) {
         Turn t = active.get(conversationId);
         if (t != null && t.origin == sink) cancel(t);
+    }
+
+    /**
+     * The WebSocket that sent the conversation's answer went away: the answer goes on while anyone watches it (a
+     * socket of the conversation is open here, or one resumed it, here or on another replica), and is cancelled when
+     * nobody has come back within {@code groundchat.websocket.reconnect-grace}, so a dropped network does not cost
+     * the answer but an abandoned one does not run to its end.
+     */
+    public void senderLeft(UUID conversationId, TurnSink sink) {
+        Turn t = active.get(conversationId);
+        if (t == null || t.origin != sink) return;
+        if (reconnectGrace.isZero() || leases == null) {
+            cancel(t);
+            return;
+        }
+        leases.schedule(() -> {
+            if (active.get(conversationId) == t && !events.watched(conversationId, t.sink)) cancel(t);
+        }, reconnectGrace.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     /**

@@ -37,7 +37,8 @@ import org.jboss.logging.Logger;
 /**
  * {@code /ws/conversations/{id}}: a client sends user turns, cancel and regenerate frames; the server streams the
  * answer's events (numbered per connection, see {@link ConnectionSink}). A malformed frame gets an error event and
- * the connection stays open. A connection that closes cancels the answer it started.
+ * the connection stays open. A connection that closes cancels the answer it started unless someone resumes or
+ * watches it within groundchat.websocket.reconnect-grace.
  */
 @WebSocket(path = "/ws/conversations/{id}")
 public class ChatSocket {
@@ -262,7 +263,7 @@ public class ChatSocket {
         try {
             UUID conversationId = UUID.fromString(id);
             events.unsubscribe(conversationId, sink);
-            turns.cancelIfOwnedBy(conversationId, sink);
+            turns.senderLeft(conversationId, sink);
         } catch (IllegalArgumentException ignored) {
             // an id that was never a conversation has nothing running
         }

@@ -112,6 +112,47 @@ class ConversationEventsTest {
     }
 
     @Test
+    void aSenderThatReconnectsWithinTheGraceKeepsItsAnswerAndOneThatDoesNotLosesIt() throws Exception {
+        String image = upload(Files.readAllBytes(Path.of("models/default/golden/case1.png")));
+        String kept = conversation(), abandoned = conversation();
+        String turnId;
+        try (WsClient sender = new WsClient(connector, base, kept)) {
+            sender.send(turn("describe the image .", image, null));
+            List<JsonNode> seen = sender.untilType("text");
+            turnId = seen.get(0).path("turnId").asText();
+        } // the network dropped
+        try (WsClient back = new WsClient(connector, base, kept)) {
+            back.send("{\"type\":\"resume\",\"after\":2,\"turnId\":\"" + turnId + "\"}");
+            List<JsonNode> rest = back.untilType("done");
+            assertEquals("complete", rest.get(rest.size() - 1).path("message").path("status").asText(),
+                    "the answer ran on for the client that came back");
+        }
+        // the abandoned turn waits behind two long answers (the tests run one worker): it is still waiting, not
+        // finished, when the 0.5 s grace runs out
+        String first = conversation(), second = conversation();
+        try (WsClient busy1 = new WsClient(connector, base, first); WsClient busy2 = new WsClient(connector, base, second)) {
+            busy1.send(turn("describe the image .", image, null));
+            busy1.untilType("started");
+            busy2.send(turn("describe the image .", image, null));
+            busy2.untilType("accepted");
+            try (WsClient sender = new WsClient(connector, base, abandoned)) {
+                sender.send(turn("describe the image .", image, null));
+                sender.untilType("accepted");
+            }
+            busy1.untilType("done");
+            busy2.untilType("done");
+        }
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        String status = "streaming";
+        while (!status.equals("cancelled") && System.nanoTime() < deadline) {
+            Thread.sleep(200);
+            status = io.restassured.RestAssured.given().get("/api/conversations/" + abandoned).then().extract()
+                    .path("messages[1].status");
+        }
+        assertEquals("cancelled", status, "nobody came back within the grace (0.5 s in tests): the answer stopped");
+    }
+
+    @Test
     void eventsFromAnotherReplicaReachThisReplicasSockets() throws Exception {
         String conv = conversation();
         try (WsClient ws = new WsClient(connector, base, conv)) {
