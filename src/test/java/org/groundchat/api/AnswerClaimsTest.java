@@ -59,11 +59,7 @@ class AnswerClaimsTest {
         assertEquals(0, messageCount(conv), "nothing of the refused turn is stored");
 
         sql("delete from answer_claims where conversation_id = ?::uuid", conv); // the other replica's answer ended
-        try (WsClient ws = new WsClient(connector, base, conv)) {
-            ws.send(turn("find the red circle .", image, null));
-            List<JsonNode> events = ws.untilType("done");
-            assertEquals("complete", events.get(events.size() - 1).path("message").path("status").asText());
-        }
+        assertAnswered(conv, image);
         assertEquals(0, count("select count(*) from answer_claims where conversation_id = ?::uuid", conv),
                 "the answer gave its claim back");
     }
@@ -78,14 +74,7 @@ class AnswerClaimsTest {
         }
         // the other replica claimed the conversation, started an answer, renewed its lease once more, and died
         claimAsOtherReplica(conv, "interval '2 seconds'");
-        String stranded = UUID.randomUUID().toString();
-        sql("insert into messages (id, conversation_id, seq, role, display_text, model_text, status, image_id, created_at)"
-                + " select ?::uuid, c.id, (select max(seq) + 1 from messages where conversation_id = c.id), 'user',"
-                + " 'find the blue square .', 'find the blue square .', 'complete', c.image_id, now() from conversations c"
-                + " where c.id = ?::uuid", UUID.randomUUID().toString(), conv);
-        sql("insert into messages (id, conversation_id, seq, role, display_text, status, image_id, created_at)"
-                + " select ?::uuid, c.id, (select max(seq) + 1 from messages where conversation_id = c.id), 'assistant',"
-                + " 'half an ans', 'streaming', c.image_id, now() from conversations c where c.id = ?::uuid", stranded, conv);
+        String stranded = strandAnswer(conv);
 
         long start = System.nanoTime();
         String status = "streaming";
@@ -101,11 +90,7 @@ class AnswerClaimsTest {
         assertEquals(0, count("select count(*) from answer_claims where conversation_id = ?::uuid", conv));
 
         int before = messageCount(conv);
-        try (WsClient ws = new WsClient(connector, base, conv)) {
-            ws.send(turn("find the red circle .", image, null));
-            List<JsonNode> events = ws.untilType("done");
-            assertEquals("complete", events.get(events.size() - 1).path("message").path("status").asText());
-        }
+        assertAnswered(conv, image);
         assertEquals(before + 2, messageCount(conv));
     }
 
@@ -139,11 +124,7 @@ class AnswerClaimsTest {
         Thread.sleep(1000 + 2500 + 1000); // the lease, one renewal/sweep period, a margin
         assertEquals(0, count("select count(*) from answer_claims where conversation_id = ?::uuid", conv),
                 "not renewed: it ran out and was swept");
-        try (WsClient ws = new WsClient(connector, base, conv)) {
-            ws.send(turn("find the red circle .", image, null));
-            List<JsonNode> events = ws.untilType("done");
-            assertEquals("complete", events.get(events.size() - 1).path("message").path("status").asText());
-        }
+        assertAnswered(conv, image);
     }
 
     /** A question and an answer left "streaming" (as a replica that died mid-answer leaves them); the answer's id. */
@@ -157,6 +138,15 @@ class AnswerClaimsTest {
                 + " select ?::uuid, c.id, (select max(seq) + 1 from messages where conversation_id = c.id), 'assistant',"
                 + " 'half an ans', 'streaming', c.image_id, now() from conversations c where c.id = ?::uuid", stranded, conv);
         return stranded;
+    }
+
+    /** One turn in the conversation is answered and stored complete. */
+    private void assertAnswered(String conv, String image) throws Exception {
+        try (WsClient ws = new WsClient(connector, base, conv)) {
+            ws.send(turn("find the red circle .", image, null));
+            List<JsonNode> events = ws.untilType("done");
+            assertEquals("complete", events.get(events.size() - 1).path("message").path("status").asText());
+        }
     }
 
     private void claimAsOtherReplica(String conv, String leaseLeft) throws Exception {

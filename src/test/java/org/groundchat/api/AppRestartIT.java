@@ -13,13 +13,11 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.net.http.WebSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -102,9 +100,6 @@ class AppRestartIT {
     private static final String TOKEN = "restart-test-token";
     private static final String ADMIN_PASSWORD = "restart-admin-password";
 
-    private static HttpRequest.Builder signedIn(URI uri) {
-        return HttpRequest.newBuilder(uri).header("Authorization", "Bearer " + TOKEN);
-    }
 
     private URI boot() throws Exception {
         int port;
@@ -145,33 +140,15 @@ class AppRestartIT {
     }
 
     private static String upload(URI base, byte[] png) throws Exception {
-        String boundary = UUID.randomUUID().toString();
-        byte[] head = ("--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"scene.png\"\r\n"
-                + "Content-Type: image/png\r\n\r\n").getBytes(StandardCharsets.UTF_8);
-        byte[] tail = ("\r\n--" + boundary + "--\r\n").getBytes(StandardCharsets.UTF_8);
-        byte[] body = new byte[head.length + png.length + tail.length];
-        System.arraycopy(head, 0, body, 0, head.length);
-        System.arraycopy(png, 0, body, head.length, png.length);
-        System.arraycopy(tail, 0, body, head.length + png.length, tail.length);
-        HttpResponse<String> r = HTTP.send(signedIn(base.resolve("/api/images"))
-                .header("Content-Type", "multipart/form-data; boundary=" + boundary)
-                .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(), HttpResponse.BodyHandlers.ofString());
-        assertEquals(201, r.statusCode(), r.body());
-        return JSON.readTree(r.body()).path("id").asText();
+        return PackagedAppHttp.upload(base, TOKEN, png);
     }
 
     private static String conversation(URI base) throws Exception {
-        HttpResponse<String> r = HTTP.send(signedIn(base.resolve("/api/conversations"))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString("{\"title\":\"restart\"}"))
-                .build(), HttpResponse.BodyHandlers.ofString());
-        assertEquals(201, r.statusCode(), r.body());
-        return JSON.readTree(r.body()).path("id").asText();
+        return PackagedAppHttp.conversation(base, TOKEN, "restart");
     }
 
     private static JsonNode get(URI base, String path) throws Exception {
-        HttpResponse<String> r = HTTP.send(signedIn(base.resolve(path)).build(), HttpResponse.BodyHandlers.ofString());
-        assertEquals(200, r.statusCode(), r.body());
-        return JSON.readTree(r.body());
+        return PackagedAppHttp.get(base, TOKEN, path);
     }
 
     /**
