@@ -12,15 +12,11 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.net.http.WebSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.CompletionStage;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.groundchat.persistence.PostmasterPidFile;
 import org.junit.jupiter.api.AfterEach;
@@ -156,42 +152,21 @@ class AppRestartIT {
      * event after killing the app the moment it arrives (the answer is then being generated).
      */
     private JsonNode answer(URI base, String conversation, String text, String imageId, boolean killAtStart) throws Exception {
-        BlockingQueue<JsonNode> events = new LinkedBlockingQueue<>();
-        WebSocket ws = HTTP.newWebSocketBuilder().header("Authorization", "Bearer " + TOKEN).buildAsync(
-                URI.create("ws://" + base.getAuthority() + "/ws/conversations/" + conversation), new WebSocket.Listener() {
-                    private final StringBuilder partial = new StringBuilder();
-
-                    @Override
-                    public CompletionStage<?> onText(WebSocket w, CharSequence data, boolean last) {
-                        partial.append(data);
-                        if (last) {
-                            try {
-                                events.add(JSON.readTree(partial.toString()));
-                            } catch (IOException e) {
-                                throw new IllegalStateException(e);
-                            }
-                            partial.setLength(0);
-                        }
-                        w.request(1);
-                        return null;
-                    }
-                }).get(30, TimeUnit.SECONDS);
-        ws.sendText(JSON.writeValueAsString(JSON.createObjectNode().put("type", "user_turn").put("text", text)
-                .put("imageId", imageId)), true).get(30, TimeUnit.SECONDS);
-        while (true) {
-            JsonNode e = events.poll(120, TimeUnit.SECONDS);
-            if (e == null) throw new AssertionError("no event within 120 s");
-            String type = e.path("type").asText();
-            if (killAtStart && type.equals("started")) {
-                apps.get(apps.size() - 1).destroyForcibly().waitFor(30, TimeUnit.SECONDS);
-                return e;
+        try (PackagedAppHttp.Socket ws = new PackagedAppHttp.Socket(base, TOKEN, conversation)) {
+            ws.send(JSON.writeValueAsString(JSON.createObjectNode().put("type", "user_turn").put("text", text)
+                    .put("imageId", imageId)));
+            while (true) {
+                JsonNode e = ws.events.poll(120, TimeUnit.SECONDS);
+                if (e == null) throw new AssertionError("no event within 120 s");
+                String type = e.path("type").asText();
+                if (killAtStart && type.equals("started")) {
+                    apps.get(apps.size() - 1).destroyForcibly().waitFor(30, TimeUnit.SECONDS);
+                    return e;
+                }
+                if (type.equals("done")) return e;
+                if (type.equals("error")) throw new AssertionError("error event: " + e);
+                assertFalse(killAtStart && type.equals("text"), "the answer streamed text before 'started'");
             }
-            if (type.equals("done")) {
-                ws.sendClose(WebSocket.NORMAL_CLOSURE, "");
-                return e;
-            }
-            if (type.equals("error")) throw new AssertionError("error event: " + e);
-            assertFalse(killAtStart && type.equals("text"), "the answer streamed text before 'started'");
         }
     }
 }

@@ -14,7 +14,6 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.net.http.WebSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -23,10 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.Set;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import java.util.regex.Matcher;
@@ -312,69 +308,10 @@ class ReplicasIT {
         return events.get(events.size() - 1);
     }
 
-    /** A WebSocket client of one replica that queues the events and remembers the close code. */
-    static final class Socket implements AutoCloseable {
-        final BlockingQueue<JsonNode> events = new LinkedBlockingQueue<>();
-        final CompletableFuture<Integer> closeCode = new CompletableFuture<>();
-        private final WebSocket ws;
-
+    /** A WebSocket client of one replica, signed in as the test's admin. */
+    static final class Socket extends PackagedAppHttp.Socket {
         Socket(URI base, String conversation) throws Exception {
-            ws = HTTP.newWebSocketBuilder().header("Authorization", "Bearer " + TOKEN).buildAsync(
-                    URI.create("ws://" + base.getAuthority() + "/ws/conversations/" + conversation), new WebSocket.Listener() {
-                        private final StringBuilder partial = new StringBuilder();
-
-                        @Override
-                        public CompletionStage<?> onText(WebSocket w, CharSequence data, boolean last) {
-                            partial.append(data);
-                            if (last) {
-                                try {
-                                    events.add(JSON.readTree(partial.toString()));
-                                } catch (IOException e) {
-                                    throw new IllegalStateException(e);
-                                }
-                                partial.setLength(0);
-                            }
-                            w.request(1);
-                            return null;
-                        }
-
-                        @Override
-                        public CompletionStage<?> onClose(WebSocket w, int status, String reason) {
-                            closeCode.complete(status);
-                            return null;
-                        }
-
-                        @Override
-                        public void onError(WebSocket w, Throwable error) {
-                            closeCode.complete(-1);
-                        }
-                    }).get(30, TimeUnit.SECONDS);
-        }
-
-        void send(String frame) {
-            ws.sendText(frame, true).join();
-        }
-
-        /** Events up to and including the first that matches. */
-        List<JsonNode> until(Predicate<JsonNode> end) throws InterruptedException {
-            List<JsonNode> out = new ArrayList<>();
-            while (true) {
-                JsonNode e = events.poll(120, TimeUnit.SECONDS);
-                if (e == null) throw new AssertionError("no matching event within 120 s; got " + out);
-                out.add(e);
-                if (end.test(e)) return out;
-            }
-        }
-
-        List<JsonNode> drain() {
-            List<JsonNode> out = new ArrayList<>();
-            events.drainTo(out);
-            return out;
-        }
-
-        @Override
-        public void close() {
-            if (!ws.isOutputClosed()) ws.sendClose(WebSocket.NORMAL_CLOSURE, "").exceptionally(e -> null);
+            super(base, TOKEN, conversation);
         }
     }
 }
