@@ -7,11 +7,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
+import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Event;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -19,6 +21,9 @@ import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.groundchat.persistence.NotifyChannel;
 import org.jboss.logging.Logger;
@@ -58,14 +63,32 @@ public class ConversationEvents {
     private final Map<UUID, Broadcast> running = new ConcurrentHashMap<>();
     /** Sockets here waiting for another replica's replay, by the key their requests carry. */
     private final Map<String, TurnSink> resuming = new ConcurrentHashMap<>();
+    /** Conversations that sockets on other replicas show, until when (System.nanoTime), from their announcements. */
+    private final Map<UUID, Long> remoteWatch = new ConcurrentHashMap<>();
+    /** How often a replica announces the conversations its sockets show; one is forgotten after three missed. */
+    private static final Duration WATCH_EVERY = Duration.ofSeconds(5);
+    private ScheduledExecutorService watchTimer;
 
     void start(@Observes StartupEvent e) {
-        if (acrossReplicas) channel.open(this::received);
+        if (!acrossReplicas) return;
+        channel.open(this::received);
+        watchTimer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "groundchat-watch-announce");
+            t.setDaemon(true);
+            return t;
+        });
+        watchTimer.scheduleWithFixedDelay(() -> announceWatched(Set.copyOf(sockets.keySet())),
+                WATCH_EVERY.toMillis(), WATCH_EVERY.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    void stop(@Observes ShutdownEvent e) {
+        if (watchTimer != null) watchTimer.shutdownNow();
     }
 
     /** A socket that will see the conversation's answers until {@link #unsubscribe}. */
     public void subscribe(UUID conversationId, TurnSink socket) {
         sockets.computeIfAbsent(conversationId, k -> ConcurrentHashMap.newKeySet()).add(socket);
+        announceWatched(Set.of(conversationId));
     }
 
     public void unsubscribe(UUID conversationId, TurnSink socket) {
@@ -131,7 +154,7 @@ public class ConversationEvents {
     private final class Broadcast implements TurnSink {
         private final UUID conversationId;
         private final TurnSink origin;
-        private final List<ObjectNode> log = new ArrayList<>();
+        private final List<Logged> log = new ArrayList<>();
         private volatile String turnId;
         /** Someone asked to resume it (a sender that reconnected, maybe on another replica). */
         volatile boolean resumed;
@@ -153,9 +176,10 @@ public class ConversationEvents {
                     if (s != origin) s.send(type, turnId, indexed);
                 }
             }
-            ObjectNode event = event(conversationId, type, turnId, indexed);
+            Logged event = new Logged(type, turnId, indexed);
             log.add(event);
-            if (acrossReplicas && event != null) ConversationEvents.this.send(event);
+            // written for the other replicas only while one of them has a socket on this conversation
+            if (acrossReplicas && watchedElsewhere(conversationId)) publish(conversationId, event, null);
             if (FINAL.contains(type)) running.remove(conversationId, this);
         }
 
@@ -168,21 +192,15 @@ public class ConversationEvents {
         synchronized void replay(TurnSink socket, int after) {
             resumed = true;
             for (int i = Math.max(0, after); i < log.size(); i++) {
-                ObjectNode e = log.get(i);
-                if (e != null) socket.send(e.path("type").asText(), turnId(e), JSON.convertValue(e.path("payload"), MAP));
+                Logged e = log.get(i);
+                socket.send(e.type(), e.turnId(), e.payload());
             }
         }
 
         /** The same, for a socket on another replica: each event is sent to that socket alone. */
         synchronized void replay(String socketKey, int after) {
             resumed = true;
-            for (int i = Math.max(0, after); i < log.size(); i++) {
-                ObjectNode e = log.get(i);
-                if (e == null) continue;
-                ObjectNode targeted = e.deepCopy();
-                targeted.put("socket", socketKey);
-                ConversationEvents.this.send(targeted);
-            }
+            for (int i = Math.max(0, after); i < log.size(); i++) publish(conversationId, log.get(i), socketKey);
         }
     }
 
@@ -194,18 +212,43 @@ public class ConversationEvents {
         return m;
     }
 
-    /** An event as it travels to other replicas; null when its payload cannot be written (then it stays local). */
-    private ObjectNode event(UUID conversationId, String type, String turnId, Map<String, Object> payload) {
+    /** One event of a turn as its sockets got it (the payload with its index). */
+    private record Logged(String type, String turnId, Map<String, Object> payload) {}
+
+    /** Sends an event to the other replicas, for every socket of the conversation or ({@code socketKey}) one. */
+    private void publish(UUID conversationId, Logged e, String socketKey) {
         ObjectNode m = message(conversationId, "event");
-        m.put("type", type);
-        if (turnId != null) m.put("turn", turnId);
+        m.put("type", e.type());
+        if (e.turnId() != null) m.put("turn", e.turnId());
+        if (socketKey != null) m.put("socket", socketKey);
         try {
-            m.set("payload", JSON.valueToTree(payload));
-            return m;
+            m.set("payload", JSON.valueToTree(e.payload()));
         } catch (RuntimeException ex) {
             LOG.warnf("an event was not sent to the other replicas: %s", ex.getMessage());
-            return null;
+            return;
         }
+        send(m);
+    }
+
+    /** Whether a socket on another replica has said, lately, that it shows this conversation. */
+    private boolean watchedElsewhere(UUID conversationId) {
+        Long until = remoteWatch.get(conversationId);
+        return until != null && until > System.nanoTime();
+    }
+
+    /**
+     * Tells the other replicas which conversations have sockets here (all of them, in one message, every
+     * {@link #WATCH_EVERY}; a new socket's conversation at once), so that only events someone elsewhere shows travel.
+     */
+    private void announceWatched(Set<UUID> conversations) {
+        if (!acrossReplicas || conversations.isEmpty()) return;
+        ObjectNode m = JSON.createObjectNode();
+        m.put("replica", claims.replica());
+        m.put("kind", "watch");
+        m.put("conversation", conversations.iterator().next().toString());
+        var list = m.putArray("conversations");
+        conversations.forEach(c -> list.add(c.toString()));
+        send(m);
     }
 
     private void send(ObjectNode m) {
@@ -232,7 +275,13 @@ public class ConversationEvents {
         UUID conversationId = UUID.fromString(m.path("conversation").asText());
         switch (m.path("kind").asText()) {
             case "cancel" -> cancels.fire(new CancelRequested(conversationId));
+            case "watch" -> {
+                long until = System.nanoTime() + 3 * WATCH_EVERY.toNanos();
+                for (JsonNode c : m.path("conversations")) remoteWatch.put(UUID.fromString(c.asText()), until);
+                remoteWatch.values().removeIf(t -> t < System.nanoTime());
+            }
             case "resume" -> {
+                remoteWatch.put(conversationId, System.nanoTime() + 3 * WATCH_EVERY.toNanos());
                 Broadcast b = running.get(conversationId);
                 if (b != null) b.replay(m.path("socket").asText(), b.from(turnId(m), m.path("after").asInt()));
             }

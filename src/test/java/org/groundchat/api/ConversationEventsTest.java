@@ -127,20 +127,23 @@ class ConversationEventsTest {
             assertEquals("complete", rest.get(rest.size() - 1).path("message").path("status").asText(),
                     "the answer ran on for the client that came back");
         }
-        // the abandoned turn waits behind two long answers (the tests run one worker): it is still waiting, not
+        // the abandoned turn waits behind four long answers (the tests run one worker): it is still waiting, not
         // finished, when the 0.5 s grace runs out
-        String first = conversation(), second = conversation();
-        try (WsClient busy1 = new WsClient(connector, base, first); WsClient busy2 = new WsClient(connector, base, second)) {
-            busy1.send(turn("describe the image .", image, null));
-            busy1.untilType("started");
-            busy2.send(turn("describe the image .", image, null));
-            busy2.untilType("accepted");
+        List<WsClient> busy = new java.util.ArrayList<>();
+        try {
+            for (int i = 0; i < 4; i++) {
+                WsClient b = new WsClient(connector, base, conversation());
+                busy.add(b);
+                b.send(turn("describe the image .", image, null));
+                b.untilType("accepted");
+            }
             try (WsClient sender = new WsClient(connector, base, abandoned)) {
                 sender.send(turn("describe the image .", image, null));
                 sender.untilType("accepted");
             }
-            busy1.untilType("done");
-            busy2.untilType("done");
+            for (WsClient b : busy) b.untilType("done");
+        } finally {
+            busy.forEach(WsClient::close);
         }
         long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
         String status = "streaming";
