@@ -3,6 +3,7 @@ package org.groundchat.api;
 import static org.groundchat.api.ChatServiceTest.conversation;
 import static org.groundchat.api.ChatServiceTest.turn;
 import static org.groundchat.api.ChatServiceTest.upload;
+import static org.groundchat.security.SignedInByDefault.as;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,6 +12,7 @@ import io.agroal.api.AgroalDataSource;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.websockets.next.BasicWebSocketConnector;
+import io.restassured.http.ContentType;
 import jakarta.enterprise.inject.Instance;
 import jakarta.inject.Inject;
 import java.net.URI;
@@ -127,17 +129,25 @@ class ConversationEventsTest {
             assertEquals("complete", rest.get(rest.size() - 1).path("message").path("status").asText(),
                     "the answer ran on for the client that came back");
         }
-        // the abandoned turn waits behind four long answers (the tests run one worker): it is still waiting, not
-        // finished, when the 0.5 s grace runs out
+        // the abandoned turn waits behind nine answers (the tests run one worker, an answer takes ~0.15 s): it is
+        // still waiting, not finished, when the 0.5 s grace runs out. Three accounts, as one may hold only 4 answers.
+        byte[] scene = Files.readAllBytes(Path.of("models/default/golden/case1.png"));
         List<WsClient> busy = new java.util.ArrayList<>();
         try {
-            for (int i = 0; i < 4; i++) {
-                WsClient b = new WsClient(connector, base, conversation());
-                busy.add(b);
-                b.send(turn("describe the image .", image, null));
-                b.untilType("accepted");
+            List<String> images = new java.util.ArrayList<>();
+            for (int a = 0; a < 3; a++) { // everything set up first, then the turns sent together
+                String token = AccessControlTest.newUserToken("user");
+                String own = as(token).multiPart("file", "scene.png", scene, "image/png").post("/api/images").then()
+                        .statusCode(201).extract().path("id");
+                for (int i = 0; i < 3; i++) {
+                    String c = as(token).contentType(ContentType.JSON).body("{}").post("/api/conversations").then()
+                            .statusCode(201).extract().path("id");
+                    busy.add(new WsClient(connector, base, c, token));
+                    images.add(own);
+                }
             }
             try (WsClient sender = new WsClient(connector, base, abandoned)) {
+                for (int i = 0; i < busy.size(); i++) busy.get(i).send(turn("describe the image .", images.get(i), null));
                 sender.send(turn("describe the image .", image, null));
                 sender.untilType("accepted");
             }
