@@ -13,6 +13,7 @@ import jakarta.enterprise.event.Observes;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import org.groundchat.security.OriginCheck;
 
 /**
@@ -60,19 +61,50 @@ public class OversizedFrameGuard {
     static void onOversizedFrame(WebSocketConnection connection, Runnable action) {
         String token = connection.handshakeRequest().header(TOKEN_HEADER);
         Guard guard = token == null ? null : WAITING.remove(token);
-        if (guard != null) guard.action = action;
+        if (guard != null) guard.arm(action);
     }
 
+    /**
+     * A client may send its oversized frame right after the upgrade's 101, before the endpoint's open callback has
+     * given the guard its action: the refusal then waits for it (and the connection is closed if it never comes).
+     */
     private static final class Guard extends ChannelInboundHandlerAdapter {
-        private volatile Runnable action;
+        private static final long UNARMED_CLOSE_SECONDS = 10;
+        private Runnable action; // guarded by this
+        private boolean refused; // an oversized frame arrived before the action: run it when it comes
+
+        void arm(Runnable a) {
+            synchronized (this) {
+                if (!refused) {
+                    action = a;
+                    return;
+                }
+                refused = false;
+            }
+            a.run();
+        }
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) throws Exception {
-            Runnable a = action;
-            if (a != null && cause instanceof CorruptedWebSocketFrameException e && e.closeStatus() != null
+            if (cause instanceof CorruptedWebSocketFrameException e && e.closeStatus() != null
                     && e.closeStatus().code() == WebSocketCloseStatus.MESSAGE_TOO_BIG.code()) {
-                action = null; // the decoder stays refused: one answer is enough
-                a.run();
+                Runnable a;
+                synchronized (this) {
+                    a = action;
+                    action = null; // the decoder stays refused: one answer is enough
+                    if (a == null) refused = true;
+                }
+                if (a != null) {
+                    a.run();
+                } else {
+                    ctx.executor().schedule(() -> {
+                        boolean unarmed;
+                        synchronized (this) {
+                            unarmed = refused;
+                        }
+                        if (unarmed) ctx.close();
+                    }, UNARMED_CLOSE_SECONDS, TimeUnit.SECONDS);
+                }
                 return;
             }
             super.exceptionCaught(ctx, cause);
