@@ -67,35 +67,26 @@ public class AnswerClaims {
      * lease has run out is taken over, and the answer it left unfinished is marked failed in the same transaction.
      */
     boolean claim(UUID conversationId, UUID turnId) {
-        try (Connection c = db.getConnection()) {
-            c.setAutoCommit(false);
-            try {
-                boolean won;
-                try (PreparedStatement s = c.prepareStatement("insert into answer_claims (conversation_id, turn_id, replica,"
-                        + " lease_until) values (?, ?, ?, now() + ? * interval '1 millisecond')"
-                        + " on conflict (conversation_id) do update set turn_id = excluded.turn_id, replica = excluded.replica,"
-                        + " claimed_at = now(), lease_until = excluded.lease_until"
-                        + " where answer_claims.lease_until < now() returning turn_id")) {
-                    s.setObject(1, conversationId);
-                    s.setObject(2, turnId);
-                    s.setString(3, replica());
-                    s.setLong(4, lease.toMillis());
-                    try (ResultSet r = s.executeQuery()) {
-                        won = r.next();
-                    }
+        return inTransaction("could not claim the conversation", c -> {
+            boolean won;
+            try (PreparedStatement s = c.prepareStatement("insert into answer_claims (conversation_id, turn_id, replica,"
+                    + " lease_until) values (?, ?, ?, now() + ? * interval '1 millisecond')"
+                    + " on conflict (conversation_id) do update set turn_id = excluded.turn_id, replica = excluded.replica,"
+                    + " claimed_at = now(), lease_until = excluded.lease_until"
+                    + " where answer_claims.lease_until < now() returning turn_id")) {
+                s.setObject(1, conversationId);
+                s.setObject(2, turnId);
+                s.setString(3, replica());
+                s.setLong(4, lease.toMillis());
+                try (ResultSet r = s.executeQuery()) {
+                    won = r.next();
                 }
-                // whatever is still "streaming" here was left by a claim that expired: nobody generates it any more
-                // (the claim just written is live, so this ends the conversation's answers without asking for one)
-                if (won) failStranded(c, conversationId, "");
-                c.commit();
-                return won;
-            } catch (SQLException | RuntimeException e) {
-                c.rollback();
-                throw e;
             }
-        } catch (SQLException e) {
-            throw new IllegalStateException("could not claim the conversation: " + e.getMessage(), e);
-        }
+            // whatever is still "streaming" here was left by a claim that expired: nobody generates it any more
+            // (the claim just written is live, so this ends the conversation's answers without asking for one)
+            if (won) failStranded(c, conversationId, "");
+            return won;
+        });
     }
 
     /** Whether another replica holds a live claim on the conversation (its answer runs there). */
@@ -158,21 +149,33 @@ public class AnswerClaims {
      * answers it ended. Any replica may run it at any time: a live answer always holds its conversation's claim.
      */
     int sweep() {
+        return inTransaction("could not sweep interrupted answers", c -> {
+            try (PreparedStatement s = c.prepareStatement("delete from answer_claims where lease_until < now()")) {
+                s.executeUpdate();
+            }
+            return failStranded(c, null, UNCLAIMED);
+        });
+    }
+
+    /** Work on one connection inside one transaction. */
+    private interface Work<T> {
+        T run(Connection c) throws SQLException;
+    }
+
+    /** Runs {@code work} in one transaction: committed when it returns, rolled back when it throws. */
+    private <T> T inTransaction(String failure, Work<T> work) {
         try (Connection c = db.getConnection()) {
             c.setAutoCommit(false);
             try {
-                try (PreparedStatement s = c.prepareStatement("delete from answer_claims where lease_until < now()")) {
-                    s.executeUpdate();
-                }
-                int n = failStranded(c, null, UNCLAIMED);
+                T result = work.run(c);
                 c.commit();
-                return n;
+                return result;
             } catch (SQLException | RuntimeException e) {
                 c.rollback();
                 throw e;
             }
         } catch (SQLException e) {
-            throw new IllegalStateException("could not sweep interrupted answers: " + e.getMessage(), e);
+            throw new IllegalStateException(failure + ": " + e.getMessage(), e);
         }
     }
 

@@ -67,6 +67,7 @@ public class ConversationEvents {
     private final Map<UUID, Long> remoteWatch = new ConcurrentHashMap<>();
     /** How often a replica announces the conversations its sockets show; one is forgotten after three missed. */
     private static final Duration WATCH_EVERY = Duration.ofSeconds(5);
+    private static final Duration WATCH_TTL = WATCH_EVERY.multipliedBy(3);
     private ScheduledExecutorService watchTimer;
 
     void start(@Observes StartupEvent e) {
@@ -170,12 +171,7 @@ public class ConversationEvents {
             Map<String, Object> indexed = new LinkedHashMap<>(payload);
             indexed.put("index", log.size() + 1);
             origin.send(type, turnId, indexed);
-            Set<TurnSink> set = sockets.get(conversationId);
-            if (set != null) {
-                for (TurnSink s : set) {
-                    if (s != origin) s.send(type, turnId, indexed);
-                }
-            }
+            deliverHere(conversationId, origin, type, turnId, indexed);
             Logged event = new Logged(type, turnId, indexed);
             log.add(event);
             // written for the other replicas only while one of them has a socket on this conversation
@@ -201,6 +197,16 @@ public class ConversationEvents {
         synchronized void replay(String socketKey, int after) {
             resumed = true;
             for (int i = Math.max(0, after); i < log.size(); i++) publish(conversationId, log.get(i), socketKey);
+        }
+    }
+
+    /** Sends an event to this replica's sockets of the conversation, but {@code except} (null: to all). */
+    private void deliverHere(UUID conversationId, TurnSink except, String type, String turnId,
+                             Map<String, Object> payload) {
+        Set<TurnSink> set = sockets.get(conversationId);
+        if (set == null) return;
+        for (TurnSink s : set) {
+            if (s != except) s.send(type, turnId, payload);
         }
     }
 
@@ -242,10 +248,7 @@ public class ConversationEvents {
      */
     private void announceWatched(Set<UUID> conversations) {
         if (!acrossReplicas || conversations.isEmpty()) return;
-        ObjectNode m = JSON.createObjectNode();
-        m.put("replica", claims.replica());
-        m.put("kind", "watch");
-        m.put("conversation", conversations.iterator().next().toString());
+        ObjectNode m = message(conversations.iterator().next(), "watch");
         var list = m.putArray("conversations");
         conversations.forEach(c -> list.add(c.toString()));
         send(m);
@@ -276,12 +279,12 @@ public class ConversationEvents {
         switch (m.path("kind").asText()) {
             case "cancel" -> cancels.fire(new CancelRequested(conversationId));
             case "watch" -> {
-                long until = System.nanoTime() + 3 * WATCH_EVERY.toNanos();
+                long until = System.nanoTime() + WATCH_TTL.toNanos();
                 for (JsonNode c : m.path("conversations")) remoteWatch.put(UUID.fromString(c.asText()), until);
                 remoteWatch.values().removeIf(t -> t < System.nanoTime());
             }
             case "resume" -> {
-                remoteWatch.put(conversationId, System.nanoTime() + 3 * WATCH_EVERY.toNanos());
+                remoteWatch.put(conversationId, System.nanoTime() + WATCH_TTL.toNanos());
                 Broadcast b = running.get(conversationId);
                 if (b != null) b.replay(m.path("socket").asText(), b.from(turnId(m), m.path("after").asInt()));
             }
@@ -293,9 +296,7 @@ public class ConversationEvents {
                     if (target != null) target.send(type, turnId(m), payload);
                     return;
                 }
-                Set<TurnSink> set = sockets.get(conversationId);
-                if (set == null) return;
-                for (TurnSink s : set) s.send(type, turnId(m), payload);
+                deliverHere(conversationId, null, type, turnId(m), payload);
             }
             default -> { }
         }

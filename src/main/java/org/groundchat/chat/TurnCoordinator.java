@@ -526,10 +526,13 @@ public class TurnCoordinator {
     /** Gives back an admission whose turn was refused before it was queued (bad input, a vanished conversation). */
     private void unreserve(Turn turn) {
         leaveQueue();
-        releaseSlot(turn);
-        releaseClaim(turn);
+        forget(turn);
+    }
+
+    /** Everything a turn holds given back, its event log included: nothing of it is left to resume. */
+    private void forget(Turn turn) {
+        release(turn);
         events.ended(turn.conversationId, turn.sink);
-        active.remove(turn.conversationId, turn);
     }
 
     private void enqueue(Turn turn, TurnStore.Accepted a, GenerationOptions options) {
@@ -552,10 +555,7 @@ public class TurnCoordinator {
                 answer(turn, a, options);
             } finally {
                 // normally given back before the final event (release); this covers an answer that threw
-                releaseSlot(turn);
-                releaseClaim(turn);
-                events.ended(turn.conversationId, turn.sink);
-                active.remove(turn.conversationId, turn);
+                forget(turn);
             }
         });
     }
