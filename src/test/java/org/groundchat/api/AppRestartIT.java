@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -98,29 +96,9 @@ class AppRestartIT {
 
 
     private URI boot() throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Path log = tmp.resolve("app-" + apps.size() + ".log");
-        Process p = new ProcessBuilder(java, "-Dgroundchat.db.dir=" + tmp.resolve("pg"), "-Dquarkus.http.port=" + port,
-                "-Dgroundchat.auth.bootstrap-token=" + TOKEN, "-Dgroundchat.auth.admin-password=" + ADMIN_PASSWORD,
-                "-jar", "target/quarkus-app/quarkus-run.jar").redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        apps.add(p);
-        URI base = URI.create("http://localhost:" + port);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (System.nanoTime() < deadline) {
-            if (!p.isAlive()) throw new AssertionError("the app exited at start:\n" + Files.readString(log));
-            try {
-                if (HTTP.send(HttpRequest.newBuilder(base.resolve("/q/health/ready")).build(),
-                        HttpResponse.BodyHandlers.discarding()).statusCode() == 200) return base;
-            } catch (IOException notYet) {
-                // not listening yet
-            }
-            Thread.sleep(250);
-        }
-        throw new AssertionError("the app was not ready within 120 s:\n" + Files.readString(log));
+        return PackagedAppHttp.start(apps, "the app", tmp.resolve("app-" + apps.size() + ".log"), List.of(
+                "-Dgroundchat.db.dir=" + tmp.resolve("pg"), "-Dgroundchat.auth.bootstrap-token=" + TOKEN,
+                "-Dgroundchat.auth.admin-password=" + ADMIN_PASSWORD));
     }
 
     /** Signs in through the login form; returns the session cookie ("name=value"). */

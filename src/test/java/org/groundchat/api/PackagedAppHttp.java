@@ -5,7 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
+import java.net.ServerSocket;
 import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.net.http.WebSocket;
 import java.util.ArrayList;
 import java.util.List;
@@ -27,6 +30,37 @@ final class PackagedAppHttp {
     static final HttpClient HTTP = HttpClient.newHttpClient();
 
     private PackagedAppHttp() {}
+
+    /**
+     * Starts the packaged app (target/quarkus-app) on a free port with these {@code -D} options, its output in
+     * {@code log}; the process joins {@code apps} at once (so the caller stops it whatever happens) and this returns
+     * the base URI when /q/health/ready answers 200.
+     */
+    static URI start(List<Process> apps, String name, Path log, List<String> options) throws Exception {
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Dquarkus.http.port=" + port));
+        command.addAll(options);
+        command.addAll(List.of("-jar", "target/quarkus-app/quarkus-run.jar"));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        apps.add(p);
+        URI base = URI.create("http://localhost:" + port);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (System.nanoTime() < deadline) {
+            if (!p.isAlive()) throw new AssertionError(name + " exited at start:\n" + Files.readString(log));
+            try {
+                if (HTTP.send(HttpRequest.newBuilder(base.resolve("/q/health/ready")).build(),
+                        HttpResponse.BodyHandlers.discarding()).statusCode() == 200) return base;
+            } catch (IOException notYet) {
+                // not listening yet
+            }
+            Thread.sleep(250);
+        }
+        throw new AssertionError(name + " was not ready within 120 s:\n" + Files.readString(log));
+    }
 
     static HttpRequest.Builder signedIn(URI uri, String token) {
         return HttpRequest.newBuilder(uri).header("Authorization", "Bearer " + token);

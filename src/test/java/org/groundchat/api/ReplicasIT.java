@@ -8,8 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
-import java.io.IOException;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -233,35 +231,13 @@ class ReplicasIT {
     // --- the replicas and their clients ---
 
     private URI boot(String name) throws Exception {
-        int port;
-        try (ServerSocket s = new ServerSocket(0)) {
-            port = s.getLocalPort();
-        }
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Path log = tmp.resolve(name + ".log");
-        Process p = new ProcessBuilder(java, "-Dquarkus.http.port=" + port,
+        return PackagedAppHttp.start(apps, "replica " + name, tmp.resolve(name + ".log"), List.of(
                 "-Dquarkus.datasource.jdbc.url=" + postgres.getJdbcUrl("postgres", "postgres"),
                 "-Dquarkus.datasource.username=postgres",
                 "-Dgroundchat.replicas.name=" + name, "-Dgroundchat.replicas.lease=" + LEASE.toMillis() + "ms",
                 "-Dgroundchat.shutdown.grace=30s", "-Dgroundchat.db.dir=" + tmp.resolve("shared").resolve("postgres"),
-                "-Dgroundchat.auth.bootstrap-token=" + TOKEN, "-Dgroundchat.auth.admin-password=replicas-admin-pw",
-                "-jar", "target/quarkus-app/quarkus-run.jar").redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        apps.add(p);
-        URI base = URI.create("http://localhost:" + port);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (System.nanoTime() < deadline) {
-            if (!p.isAlive()) throw new AssertionError("replica " + name + " exited at start:\n" + Files.readString(log));
-            try {
-                if (HTTP.send(HttpRequest.newBuilder(base.resolve("/q/health/ready")).build(),
-                        HttpResponse.BodyHandlers.discarding()).statusCode() == 200) return base;
-            } catch (IOException notYet) {
-                // not listening yet
-            }
-            Thread.sleep(250);
-        }
-        throw new AssertionError("replica " + name + " was not ready within 120 s:\n" + Files.readString(log));
+                "-Dgroundchat.auth.bootstrap-token=" + TOKEN, "-Dgroundchat.auth.admin-password=replicas-admin-pw"));
     }
-
 
     private static String upload(URI base, byte[] png) throws Exception {
         return PackagedAppHttp.upload(base, TOKEN, png);
