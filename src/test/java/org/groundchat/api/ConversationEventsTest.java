@@ -3,7 +3,6 @@ package org.groundchat.api;
 import static org.groundchat.api.ChatServiceTest.conversation;
 import static org.groundchat.api.ChatServiceTest.turn;
 import static org.groundchat.api.ChatServiceTest.upload;
-import static org.groundchat.security.SignedInByDefault.as;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -12,7 +11,6 @@ import io.agroal.api.AgroalDataSource;
 import io.quarkus.test.common.http.TestHTTPResource;
 import io.quarkus.test.junit.QuarkusTest;
 import io.quarkus.websockets.next.BasicWebSocketConnector;
-import io.restassured.http.ContentType;
 import jakarta.enterprise.inject.Instance;
 import jakarta.inject.Inject;
 import java.net.URI;
@@ -129,31 +127,23 @@ class ConversationEventsTest {
             assertEquals("complete", rest.get(rest.size() - 1).path("message").path("status").asText(),
                     "the answer ran on for the client that came back");
         }
-        // the abandoned turn waits behind nine answers (the tests run one worker, an answer takes ~0.15 s): it is
-        // still waiting, not finished, when the 0.5 s grace runs out. Three accounts, as one may hold only 4 answers.
-        byte[] scene = Files.readAllBytes(Path.of("models/default/golden/case1.png"));
-        List<WsClient> busy = new java.util.ArrayList<>();
-        try {
-            List<String> images = new java.util.ArrayList<>();
-            for (int a = 0; a < 3; a++) { // everything set up first, then the turns sent together
-                String token = AccessControlTest.newUserToken("user");
-                String own = as(token).multiPart("file", "scene.png", scene, "image/png").post("/api/images").then()
-                        .statusCode(201).extract().path("id");
-                for (int i = 0; i < 3; i++) {
-                    String c = as(token).contentType(ContentType.JSON).body("{}").post("/api/conversations").then()
-                            .statusCode(201).extract().path("id");
-                    busy.add(new WsClient(connector, base, c, token));
-                    images.add(own);
-                }
+        // The abandoned answer is held before it starts, whatever the machine's speed: this test holds, uncommitted,
+        // a row in the answer's place (seq 2, after the question's 1), so the answer's insert waits for this
+        // transaction. The sender goes away; the row is rolled back well after the 0.5 s grace: an answer nobody
+        // came back for is cancelled.
+        try (Connection hold = java.sql.DriverManager.getConnection(url, user, password)) {
+            hold.setAutoCommit(false);
+            try (Statement s = hold.createStatement()) {
+                s.execute("insert into messages (id, conversation_id, seq, role, display_text, status, created_at) values ('"
+                        + UUID.randomUUID() + "', '" + abandoned + "', 2, 'assistant', '', 'streaming', now())");
             }
             try (WsClient sender = new WsClient(connector, base, abandoned)) {
-                for (int i = 0; i < busy.size(); i++) busy.get(i).send(turn("describe the image .", images.get(i), null));
                 sender.send(turn("describe the image .", image, null));
                 sender.untilType("accepted");
+                awaitAppWaitingOnLock(hold);
             }
-            for (WsClient b : busy) b.untilType("done");
-        } finally {
-            busy.forEach(WsClient::close);
+            Thread.sleep(1500);
+            hold.rollback();
         }
         long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
         String status = "streaming";
@@ -163,6 +153,22 @@ class ConversationEventsTest {
                     .path("messages[1].status");
         }
         assertEquals("cancelled", status, "nobody came back within the grace (0.5 s in tests): the answer stopped");
+    }
+
+    /** Waits until a statement of the app waits for a transaction of this test. */
+    private static void awaitAppWaitingOnLock(Connection lock) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        try (Statement s = lock.createStatement()) {
+            while (System.nanoTime() < deadline) {
+                try (var rs = s.executeQuery("select count(*) from pg_stat_activity where wait_event_type = 'Lock'"
+                        + " and pid <> pg_backend_pid()")) {
+                    rs.next();
+                    if (rs.getInt(1) > 0) return;
+                }
+                Thread.sleep(20);
+            }
+        }
+        throw new AssertionError("the answer never reached the held row");
     }
 
     @Test
