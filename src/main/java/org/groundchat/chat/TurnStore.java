@@ -65,9 +65,9 @@ public class TurnStore {
         for (int i = 0; i < drawn.size(); i++) RegionChecks.requireInside(drawn.get(i), image.width, image.height, i + 1);
         Set<Integer> existing = new HashSet<>();
         Map<Integer, UUID> regionMessage = new HashMap<>();
-        for (RegionEntity r : RegionEntity.ofConversation(conversationId)) {
-            existing.add(r.number);
-            regionMessage.put(r.number, r.messageId);
+        for (RegionEntity.Placed r : RegionEntity.placesOf(conversationId)) {
+            existing.add(r.number());
+            regionMessage.put(r.number(), r.messageId());
         }
         int first = RegionEntity.nextNumber(conversationId);
         UserText.Resolved resolved = literal ? UserText.literal(text) : UserText.resolve(text, drawn.size(), first, existing);
@@ -241,11 +241,11 @@ public class TurnStore {
     @Transactional
     public List<PromptTurn> promptTurns(UUID conversationId, UUID userMessageId) {
         List<MessageEntity> all = MessageEntity.ofConversation(conversationId);
-        Map<Integer, RegionEntity> byNumber = new HashMap<>();
-        Map<UUID, List<RegionEntity>> byMessage = new LinkedHashMap<>();
-        for (RegionEntity r : RegionEntity.ofConversation(conversationId)) {
-            byNumber.put(r.number, r);
-            byMessage.computeIfAbsent(r.messageId, k -> new ArrayList<>()).add(r);
+        Map<Integer, RegionEntity.Placed> byNumber = new HashMap<>();
+        Map<UUID, List<RegionEntity.Placed>> byMessage = new LinkedHashMap<>();
+        for (RegionEntity.Placed r : RegionEntity.placesOf(conversationId)) {
+            byNumber.put(r.number(), r);
+            byMessage.computeIfAbsent(r.messageId(), k -> new ArrayList<>()).add(r);
         }
         MessageEntity current = all.stream().filter(m -> m.id.equals(userMessageId)).findFirst()
                 .orElseThrow(() -> ChatException.notFound("unknown_message", "The user message is gone."));
@@ -257,7 +257,7 @@ public class TurnStore {
                     || !MessageEntity.COMPLETE.equals(a.status) || !current.imageId.equals(u.imageId)) continue;
             turns.add(PromptTurn.user(u.modelText, slotBoxes(u, byNumber)));
             List<PixelBox> answerBoxes = byMessage.getOrDefault(a.id, List.of()).stream()
-                    .map(r -> new PixelBox(r.x1, r.y1, r.x2, r.y2)).toList();
+                    .map(TurnStore::box).toList();
             turns.add(PromptTurn.assistant(a.modelText, answerBoxes));
             i++;
         }
@@ -291,14 +291,18 @@ public class TurnStore {
                 replaces);
     }
 
-    private List<PixelBox> slotBoxes(MessageEntity m, Map<Integer, RegionEntity> byNumber) {
+    private static PixelBox box(RegionEntity.Placed r) {
+        return new PixelBox(r.x1(), r.y1(), r.x2(), r.y2());
+    }
+
+    private List<PixelBox> slotBoxes(MessageEntity m, Map<Integer, RegionEntity.Placed> byNumber) {
         List<PixelBox> boxes = new ArrayList<>();
         if (m.slotNumbers == null) return boxes;
         try {
             for (int n : JSON.readValue(m.slotNumbers, int[].class)) {
-                RegionEntity r = byNumber.get(n);
+                RegionEntity.Placed r = byNumber.get(n);
                 if (r == null) throw ChatException.notFound("unknown_region", "Region [" + n + "] no longer exists.");
-                boxes.add(new PixelBox(r.x1, r.y1, r.x2, r.y2));
+                boxes.add(box(r));
             }
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("corrupt slot_numbers of message " + m.id, e);
