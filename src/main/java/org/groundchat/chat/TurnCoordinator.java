@@ -586,22 +586,23 @@ public class TurnCoordinator {
     private void generate(Turn turn, TurnStore.Accepted a, GenerationOptions options, UUID messageId,
                           StringBuilder partial, double queueMs) {
         try {
-            int first = store.nextRegionNumber(a.conversationId());
             if (turn.cancel.isCancelled()) {
                 if (turn.stoppedByShutdown) {
                     endFailed(turn, new PendingEnding(messageId, a.replaces(), "", STOPPED_BY_SHUTDOWN),
                             "server_stopping", "The server stopped before the answer began; send it again.");
                     return;
                 }
-                finish(turn, messageId, a.replaces(), "cancelled", null, "", "cancelled before it started", first, queueMs);
+                // nothing was generated: no region is stored, so no region number is needed
+                finish(turn, messageId, a.replaces(), "cancelled", null, "", "cancelled before it started", 0, queueMs);
                 return;
             }
-            List<PromptTurn> prompt = store.promptTurns(a.conversationId(), a.userMessageId());
+            TurnStore.AnswerInputs inputs = store.answerInputs(a.conversationId(), a.userMessageId(), a.imageId());
+            int first = inputs.firstRegion();
             // the features come from the engine's cache by the stored hash; the blob is read only on a miss
             UUID imageId = a.imageId();
             GenerationRequest req = GenerationRequest.about(
-                    new GenerationRequest.StoredImage(store.imageSha256(imageId), () -> store.imageBytes(imageId)),
-                    prompt, options, i -> "[" + (first + i) + "]", turn.cancel);
+                    new GenerationRequest.StoredImage(inputs.imageSha256(), () -> store.imageBytes(imageId)),
+                    inputs.prompt(), options, i -> "[" + (first + i) + "]", turn.cancel);
             GenerationResult r = engine.generate(req, new GenerationListener() {
                 @Override public void onTextDelta(String delta) {
                     if (partial.isEmpty() && !delta.isEmpty()) metrics.firstToken(turn.queuedAt);

@@ -131,14 +131,18 @@ public class TurnStore {
         return m.id;
     }
 
+    /** What an answer starts from: its first region's number, the prompt turns and the image's stored hash. */
+    public record AnswerInputs(int firstRegion, List<PromptTurn> prompt, String imageSha256) {}
+
+    /** The inputs of an answer, read in one transaction (they were three: each costs CPU under load). */
     @Transactional
-    public int nextRegionNumber(UUID conversationId) {
-        return RegionEntity.nextNumber(conversationId);
+    public AnswerInputs answerInputs(UUID conversationId, UUID userMessageId, UUID imageId) {
+        return new AnswerInputs(RegionEntity.nextNumber(conversationId), promptTurns(conversationId, userMessageId),
+                imageSha256(imageId));
     }
 
     /** The stored image's SHA-256 (computed from its bytes at upload), without reading the bytes. */
-    @Transactional
-    public String imageSha256(UUID imageId) {
+    private static String imageSha256(UUID imageId) {
         return ImageEntity.getEntityManager().createQuery("select i.sha256 from ImageEntity i where i.id = :id", String.class)
                 .setParameter("id", imageId).getResultStream().findFirst()
                 .orElseThrow(() -> ChatException.notFound("unknown_image", "No image with id '" + imageId + "'."));
@@ -238,8 +242,7 @@ public class TurnStore {
      * The prompt: earlier complete exchanges about the same image, then the new user turn. Each user slot is filled
      * with the box of the region it names; each answer slot with the answer's own regions in order.
      */
-    @Transactional
-    public List<PromptTurn> promptTurns(UUID conversationId, UUID userMessageId) {
+    private List<PromptTurn> promptTurns(UUID conversationId, UUID userMessageId) {
         List<MessageEntity> all = MessageEntity.ofConversation(conversationId);
         Map<Integer, RegionEntity.Placed> byNumber = new HashMap<>();
         Map<UUID, List<RegionEntity.Placed>> byMessage = new LinkedHashMap<>();
