@@ -10,11 +10,13 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.time.Duration;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import org.groundchat.inference.ChatEngine;
+import org.groundchat.persistence.AnswerStatus;
 
 /**
  * The service's meters at {@code /q/metrics} (README, "Metrics"). They carry counts and durations only, never text,
@@ -22,19 +24,14 @@ import org.groundchat.inference.ChatEngine;
  */
 @ApplicationScoped
 public class ChatMetrics {
-    /** How an answer ended: the {@code outcome} tag, and the statuses an answer is stored with. */
-    public enum Outcome {
-        COMPLETE("complete"), CANCELLED("cancelled"), FAILED("failed");
-
-        final String tag;
-
-        Outcome(String tag) { this.tag = tag; }
-    }
+    /** How an answer can end: its {@code outcome} tag is the status it is stored with. */
+    private static final List<AnswerStatus> ENDINGS = List.of(AnswerStatus.COMPLETE, AnswerStatus.CANCELLED,
+            AnswerStatus.FAILED);
 
     private final MeterRegistry registry;
     private final Counter started;
-    private final Map<Outcome, Counter> ended = new EnumMap<>(Outcome.class);
-    private final Map<Outcome, Timer> latency = new EnumMap<>(Outcome.class);
+    private final Map<AnswerStatus, Counter> ended = new EnumMap<>(AnswerStatus.class);
+    private final Map<AnswerStatus, Timer> latency = new EnumMap<>(AnswerStatus.class);
     private final Counter tokens;
     private final Timer firstToken;
     private final AtomicInteger running = new AtomicInteger();
@@ -48,11 +45,11 @@ public class ChatMetrics {
                 .description("Tokens the model generated, cancelled answers included (rate() gives tokens/s)")
                 .register(registry);
         // every outcome exists from the start at 0, so rate() and increase() see an answer's first failure too
-        for (Outcome o : Outcome.values()) {
-            ended.put(o, Counter.builder("groundchat.answers.ended").tag("outcome", o.tag)
+        for (AnswerStatus o : ENDINGS) {
+            ended.put(o, Counter.builder("groundchat.answers.ended").tag("outcome", o.stored())
                     .description("Answers that ended, by outcome").register(registry));
             latency.put(o, latencyTimer("groundchat.answer.latency",
-                    "From admitting a turn to its answer's last event, queue wait included").tag("outcome", o.tag)
+                    "From admitting a turn to its answer's last event, queue wait included").tag("outcome", o.stored())
                     .register(registry));
         }
         firstToken = latencyTimer("groundchat.answer.time.to.first.token",
@@ -93,7 +90,7 @@ public class ChatMetrics {
     }
 
     /** Called exactly once for each {@link #answerStarted()}. */
-    void answerEnded(Outcome outcome, long admittedAtNanos, int generatedTokens) {
+    void answerEnded(AnswerStatus outcome, long admittedAtNanos, int generatedTokens) {
         running.decrementAndGet();
         ended.get(outcome).increment();
         latency.get(outcome).record(System.nanoTime() - admittedAtNanos, TimeUnit.NANOSECONDS);

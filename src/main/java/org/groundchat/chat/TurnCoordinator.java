@@ -36,6 +36,7 @@ import org.groundchat.inference.GenerationRequest;
 import org.groundchat.inference.ChatEngine;
 import org.groundchat.inference.InferenceException;
 import org.groundchat.inference.PixelBox;
+import org.groundchat.persistence.AnswerStatus;
 import org.groundchat.persistence.DatabaseOutage;
 import org.groundchat.persistence.EmbeddedPostgresSupervisor;
 import org.groundchat.inference.PromptTurn;
@@ -579,7 +580,7 @@ public class TurnCoordinator {
             generate(turn, a, options, messageId, partial, queueMs);
         } finally {
             // a failure while storing the failure itself must not leave the answer counted as running
-            ended(turn, ChatMetrics.Outcome.FAILED, null);
+            ended(turn, AnswerStatus.FAILED, null);
         }
     }
 
@@ -593,7 +594,7 @@ public class TurnCoordinator {
                     return;
                 }
                 // nothing was generated: no region is stored, so no region number is needed
-                finish(turn, messageId, a.replaces(), "cancelled", null, "", "cancelled before it started", 0, queueMs);
+                finish(turn, messageId, a.replaces(), AnswerStatus.CANCELLED, null, "", "cancelled before it started", 0, queueMs);
                 return;
             }
             TurnStore.AnswerInputs inputs = store.answerInputs(a.conversationId(), a.userMessageId(), a.imageId());
@@ -626,7 +627,8 @@ public class TurnCoordinator {
                         "server_stopping", "The server stopped before the answer was complete; send it again.");
                 return;
             }
-            finish(turn, messageId, a.replaces(), cancelled ? "cancelled" : "complete", r, null, cancelled ? "cancelled" : null,
+            finish(turn, messageId, a.replaces(), cancelled ? AnswerStatus.CANCELLED : AnswerStatus.COMPLETE, r, null,
+                    cancelled ? "cancelled" : null,
                     first, queueMs);
         } catch (InferenceException | ChatException e) {
             LOG.infof("answer failed: %s", e.getMessage());
@@ -649,8 +651,8 @@ public class TurnCoordinator {
      */
     private void endFailed(Turn turn, PendingEnding ending, String code, String reason) {
         try {
-            store.finishAnswer(ending.messageId(), ending.replaces(), "failed", null, ending.partial(), ending.reason(), 0,
-                    null);
+            store.finishAnswer(ending.messageId(), ending.replaces(), AnswerStatus.FAILED, null, ending.partial(),
+                    ending.reason(), 0, null);
         } catch (RuntimeException e) {
             if (!DatabaseOutage.isCause(e)) {
                 // the client still hears the end; the row stays "streaming" until a sweep marks it failed
@@ -669,7 +671,7 @@ public class TurnCoordinator {
     /** Frees the conversation and the account's place, counts the failure, then tells the client. */
     private void reportFailure(Turn turn, String code, String reason) {
         release(turn);
-        ended(turn, ChatMetrics.Outcome.FAILED, null);
+        ended(turn, AnswerStatus.FAILED, null);
         turn.sink.send("error", turn.id, Map.of("code", code, "reason", reason));
     }
 
@@ -713,14 +715,14 @@ public class TurnCoordinator {
         active.remove(turn.conversationId, turn);
     }
 
-    private void finish(Turn turn, UUID messageId, UUID replaces, String status, GenerationResult r, String partial,
+    private void finish(Turn turn, UUID messageId, UUID replaces, AnswerStatus status, GenerationResult r, String partial,
                         String reason, int first, double queueMs) {
         Map<String, Object> timings = r == null ? Map.of("queueMs", queueMs) : EventJson.timings(r.timings(), queueMs);
         MessageJson stored = store.finishAnswer(messageId, replaces, status, r, partial,
-                "complete".equals(status) ? null : reason, first, timings);
+                status == AnswerStatus.COMPLETE ? null : reason, first, timings);
         release(turn);
-        ended(turn, "complete".equals(status) ? ChatMetrics.Outcome.COMPLETE : ChatMetrics.Outcome.CANCELLED, r);
-        if ("complete".equals(status)) {
+        ended(turn, status, r);
+        if (status == AnswerStatus.COMPLETE) {
             turn.sink.send("done", turn.id, Map.of("message", stored, "timings", timings,
                     "usage", Map.of("promptTokens", r.promptTokens(), "completionTokens", r.completionTokens()),
                     "finishReason", r.finishReason() == FinishReason.LENGTH ? "length" : "stop"));
@@ -730,7 +732,7 @@ public class TurnCoordinator {
     }
 
     /** Counted before the final event goes out, so a client that reads the metrics on `done` finds its answer. */
-    private void ended(Turn turn, ChatMetrics.Outcome outcome, GenerationResult r) {
+    private void ended(Turn turn, AnswerStatus outcome, GenerationResult r) {
         if (turn.metered) return;
         turn.metered = true;
         metrics.answerEnded(outcome, turn.queuedAt, r == null ? 0 : r.completionTokens());

@@ -22,6 +22,7 @@ import org.groundchat.inference.GenerationEvents.RegionEvent;
 import org.groundchat.inference.GenerationEvents.WordPointEvent;
 import org.groundchat.inference.PixelBox;
 import org.groundchat.inference.PromptTurn;
+import org.groundchat.persistence.AnswerStatus;
 import org.groundchat.persistence.ConversationEntity;
 import org.groundchat.persistence.ImageEntity;
 import org.groundchat.persistence.MessageEntity;
@@ -169,11 +170,11 @@ public class TurnStore {
      * the old answer, still stored, is returned.
      */
     @Transactional
-    public MessageJson finishAnswer(UUID messageId, UUID replaces, String status, GenerationResult r, String partialText,
+    public MessageJson finishAnswer(UUID messageId, UUID replaces, AnswerStatus status, GenerationResult r, String partialText,
                                     String reason, int firstNumber, Map<String, Object> timings) {
         if (replaces != null) {
             MessageEntity old = MessageEntity.findById(replaces);
-            if (!MessageEntity.COMPLETE.equals(status) && old != null) {
+            if (status != AnswerStatus.COMPLETE && old != null) {
                 RegionEntity.delete("messageId", messageId);
                 MessageEntity.deleteById(messageId);
                 return MessageJson.of(old, RegionEntity.list("messageId", old.id));
@@ -184,7 +185,7 @@ public class TurnStore {
             }
         }
         MessageEntity m = MessageEntity.findById(messageId);
-        m.status = status;
+        m.status = status.stored();
         m.errorReason = reason;
         if (r != null) {
             m.displayText = storable(r.displayText());
@@ -235,7 +236,7 @@ public class TurnStore {
     public void failIfStreaming(UUID messageId, UUID replaces, String partialText, String reason) {
         MessageEntity m = MessageEntity.findById(messageId);
         if (m == null || !MessageEntity.STREAMING.equals(m.status)) return;
-        finishAnswer(messageId, replaces, MessageEntity.FAILED, null, partialText, reason, 0, null);
+        finishAnswer(messageId, replaces, AnswerStatus.FAILED, null, partialText, reason, 0, null);
     }
 
     /**

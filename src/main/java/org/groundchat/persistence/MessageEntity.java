@@ -13,10 +13,10 @@ import java.util.UUID;
 public class MessageEntity extends PanacheEntityBase {
     public static final String USER = "user";
     public static final String ASSISTANT = "assistant";
-    public static final String STREAMING = "streaming";
-    public static final String COMPLETE = "complete";
-    public static final String CANCELLED = "cancelled";
-    public static final String FAILED = "failed";
+    public static final String STREAMING = AnswerStatus.STREAMING.stored();
+    public static final String COMPLETE = AnswerStatus.COMPLETE.stored();
+    public static final String CANCELLED = AnswerStatus.CANCELLED.stored();
+    public static final String FAILED = AnswerStatus.FAILED.stored();
 
     @Id
     public UUID id;
