@@ -25,6 +25,12 @@ public class EngineProvider {
     /** Answers running at the same time that share one decoder call per step (1: each decodes alone). */
     @ConfigProperty(name = "groundchat.inference.max-batch", defaultValue = "4")
     int maxBatch;
+    /**
+     * Prefilled prompts kept (their KV caches, at most ~2 MB each): a conversation's next turn, or another question
+     * about the same image, is prefilled only from where its prompt differs from a kept one. 0 turns it off.
+     */
+    @ConfigProperty(name = "groundchat.inference.prompt-cache", defaultValue = "32")
+    int promptCache;
     @Inject
     ImageLimits limits;
 
@@ -34,7 +40,7 @@ public class EngineProvider {
     ChatEngine engine() {
         Path bundle = Path.of(dir);
         return ChatEngine.open(bundle, new EngineOptions(bundle, cuda, cacheSize, limits.maxPixels(), limits.maxBytes(), threads,
-                maxBatch));
+                maxBatch, promptCache));
     }
 
     void close(@Disposes ChatEngine engine) {

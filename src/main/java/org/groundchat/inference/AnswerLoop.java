@@ -15,11 +15,19 @@ final class AnswerLoop {
     /** Feeds the prompt into a new KV cache and tells the sequence; the caller owns (closes) the returned cache. */
     static KvCacheDecoder prefill(GroundingEngine engine, AnswerSequence seq) {
         long start = System.nanoTime();
+        int d = engine.manifest().dims().hidden();
         float[] embeds = seq.promptEmbeddings();
-        int promptLength = embeds.length / engine.manifest().dims().hidden();
-        KvCacheDecoder decoder = engine.newDecoder();
+        int promptLength = embeds.length / d;
+        PromptCache cache = engine.promptCache();
+        long[] keys = cache == null ? null : seq.promptKeys();
+        String sha = seq.image().sha256();
+        PromptCache.Prefix kept = cache == null ? null : cache.longestPrefix(sha, keys, promptLength - 1);
+        KvCacheDecoder decoder = kept == null ? engine.newDecoder() : engine.newDecoder(kept);
         try {
-            KvCacheDecoder.Step step = decoder.feed(embeds, promptLength);
+            int from = kept == null ? 0 : kept.length();
+            float[] rest = from == 0 ? embeds : java.util.Arrays.copyOfRange(embeds, from * d, embeds.length);
+            KvCacheDecoder.Step step = decoder.feed(rest, promptLength - from);
+            if (cache != null) cache.put(sha, keys, decoder.presents());
             seq.prefilled(promptLength, step.lastLogits(), GroundingEngine.ms(start));
             return decoder;
         } catch (RuntimeException e) {

@@ -114,6 +114,35 @@ final class AnswerSequence {
         return out;
     }
 
+    /**
+     * One key per prompt position, for {@link PromptCache}: the token id, the image row (tagged; the cache compares
+     * prompts about one image only), or the bits of the slot's normalized box (tagged), so equal keys mean equal
+     * decoder inputs.
+     */
+    long[] promptKeys() {
+        int imageTokens = m.dims().imageTokens();
+        int[] ids = prompt.ids();
+        long[] keys = new long[ids.length - 1 + imageTokens];
+        int row = 0, slot = 0;
+        for (int i = 0; i < ids.length; i++) {
+            if (i == prompt.imagePosition()) {
+                for (int r = 0; r < imageTokens; r++) keys[row++] = IMAGE_ROW | r;
+                continue;
+            }
+            if (slot < prompt.slotPositions().size() && prompt.slotPositions().get(slot) == i) {
+                float[] b = prompt.slotBoxes().get(slot++);
+                long bits = 17;
+                for (float v : b) bits = bits * 1_000_003L + Float.floatToIntBits(v);
+                keys[row++] = SLOT_BOX | (bits & ~TAGS);
+            } else {
+                keys[row++] = ids[i];
+            }
+        }
+        return keys;
+    }
+
+    private static final long IMAGE_ROW = 1L << 62, SLOT_BOX = 1L << 61, TAGS = IMAGE_ROW | SLOT_BOX | Long.MIN_VALUE;
+
     /** The prompt went through the decoder: its last logits pick the first token at the next {@link #next()}. */
     void prefilled(int promptLength, float[] lastLogits, double prefillMs) {
         this.promptLength = promptLength;

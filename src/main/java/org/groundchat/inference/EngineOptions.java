@@ -15,9 +15,14 @@ import java.nio.file.Path;
  * @param maxBatch         how many answers running at the same time share one decoder call per step (continuous
  *                         batching, driven by one of the waiting callers; more wait for a place); 1 runs every
  *                         answer on its caller's thread with its own decoder calls, as before batching existed
+ * @param promptCacheSize  how many prefilled prompts to keep (their KV caches, ~6 KB per position): a prompt that
+ *                         starts like a kept one (the conversation's previous turn, or the same image) is prefilled
+ *                         only from where they differ. 0 (the engine's default) prefills every prompt whole, which
+ *                         keeps answers bit-for-bit those of the golden files; a reused prefix changes the floats of
+ *                         what follows by rounding only (about 1e-6)
  */
 public record EngineOptions(Path bundleDir, boolean useCuda, int featureCacheSize, long maxImagePixels,
-                            long maxImageBytes, int intraOpThreads, int maxBatch) {
+                            long maxImageBytes, int intraOpThreads, int maxBatch, int promptCacheSize) {
 
     public static final Path DEFAULT_BUNDLE_DIR = Path.of("models", "default");
 
@@ -31,6 +36,13 @@ public record EngineOptions(Path bundleDir, boolean useCuda, int featureCacheSiz
         if (maxImageBytes <= 0) throw new IllegalArgumentException("maxImageBytes must be > 0");
         if (intraOpThreads < 0) throw new IllegalArgumentException("intraOpThreads must be >= 0");
         if (maxBatch < 1) throw new IllegalArgumentException("maxBatch must be >= 1");
+        if (promptCacheSize < 0) throw new IllegalArgumentException("promptCacheSize must be >= 0");
+    }
+
+    /** Without a prompt cache. */
+    public EngineOptions(Path bundleDir, boolean useCuda, int featureCacheSize, long maxImagePixels, long maxImageBytes,
+                         int intraOpThreads, int maxBatch) {
+        this(bundleDir, useCuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads, maxBatch, 0);
     }
 
     /** With the default batch size. */
@@ -45,30 +57,43 @@ public record EngineOptions(Path bundleDir, boolean useCuda, int featureCacheSiz
     }
 
     public EngineOptions withBundleDir(Path dir) {
-        return new EngineOptions(dir, useCuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads, maxBatch);
+        return new EngineOptions(dir, useCuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads,
+                maxBatch, promptCacheSize);
     }
 
     public EngineOptions withUseCuda(boolean cuda) {
-        return new EngineOptions(bundleDir, cuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads, maxBatch);
+        return new EngineOptions(bundleDir, cuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads,
+                maxBatch, promptCacheSize);
     }
 
     public EngineOptions withFeatureCacheSize(int size) {
-        return new EngineOptions(bundleDir, useCuda, size, maxImagePixels, maxImageBytes, intraOpThreads, maxBatch);
+        return new EngineOptions(bundleDir, useCuda, size, maxImagePixels, maxImageBytes, intraOpThreads, maxBatch,
+                promptCacheSize);
     }
 
     public EngineOptions withMaxImagePixels(long pixels) {
-        return new EngineOptions(bundleDir, useCuda, featureCacheSize, pixels, maxImageBytes, intraOpThreads, maxBatch);
+        return new EngineOptions(bundleDir, useCuda, featureCacheSize, pixels, maxImageBytes, intraOpThreads,
+                maxBatch, promptCacheSize);
     }
 
     public EngineOptions withMaxImageBytes(long bytes) {
-        return new EngineOptions(bundleDir, useCuda, featureCacheSize, maxImagePixels, bytes, intraOpThreads, maxBatch);
+        return new EngineOptions(bundleDir, useCuda, featureCacheSize, maxImagePixels, bytes, intraOpThreads,
+                maxBatch, promptCacheSize);
     }
 
     public EngineOptions withIntraOpThreads(int threads) {
-        return new EngineOptions(bundleDir, useCuda, featureCacheSize, maxImagePixels, maxImageBytes, threads, maxBatch);
+        return new EngineOptions(bundleDir, useCuda, featureCacheSize, maxImagePixels, maxImageBytes, threads,
+                maxBatch, promptCacheSize);
     }
 
     public EngineOptions withMaxBatch(int batch) {
-        return new EngineOptions(bundleDir, useCuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads, batch);
+        return new EngineOptions(bundleDir, useCuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads,
+                batch, promptCacheSize);
+    }
+
+    public EngineOptions withPromptCacheSize(int size) {
+        return new EngineOptions(bundleDir, useCuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads,
+                maxBatch,
+                size);
     }
 }

@@ -39,6 +39,8 @@ public final class GroundingEngine implements ChatEngine {
     private final long[] keysShape, featureMapShape;
     /** Null when batching is off (maxBatch 1): each answer then runs on its caller's thread. */
     private final DecodeBatcher batcher;
+    /** Prefilled prompts kept for reuse, or null when {@link EngineOptions#promptCacheSize()} is 0. */
+    private final PromptCache promptCache;
     /** Threads that wait for the region captions of dense captioning, so the batch decodes them together. */
     private final ExecutorService captionThreads;
 
@@ -68,6 +70,7 @@ public final class GroundingEngine implements ChatEngine {
         BundleManifest.SpecialTokens sp = manifest.specialTokens();
         if (b.isEmpty()) b.addAll(List.of(sp.pad(), sp.unk(), sp.image(), sp.boxes(), sp.user(), sp.assistant()));
         this.banned = b.stream().mapToInt(Integer::intValue).toArray();
+        this.promptCache = options.promptCacheSize() > 0 ? new PromptCache(options.promptCacheSize()) : null;
         this.batcher = options.maxBatch() > 1 ? new DecodeBatcher(this, onnx, d, options.maxBatch()) : null;
         this.captionThreads = batcher == null ? null : Executors.newCachedThreadPool(r -> {
             Thread t = new Thread(r, "groundchat-caption");
@@ -299,6 +302,10 @@ public final class GroundingEngine implements ChatEngine {
     }
 
     KvCacheDecoder newDecoder() { return new KvCacheDecoder(onnx, manifest.dims()); }
+
+    KvCacheDecoder newDecoder(PromptCache.Prefix prefix) { return new KvCacheDecoder(onnx, manifest.dims(), prefix); }
+
+    PromptCache promptCache() { return promptCache; }
 
     int[] banned() { return banned; }
 

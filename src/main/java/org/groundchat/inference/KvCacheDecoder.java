@@ -4,6 +4,9 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxTensorLike;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -31,6 +34,8 @@ final class KvCacheDecoder implements AutoCloseable {
     private final int layers, heads, headDim, hidden, vocab;
     private OrtSession.Result previous;
     private int length;
+    /** A kept prompt's start to continue from (first feed only), or null to start empty. */
+    private PromptCache.Prefix start;
 
     KvCacheDecoder(OnnxBundle bundle, BundleManifest.Dims dims) {
         this.b = bundle;
@@ -39,6 +44,13 @@ final class KvCacheDecoder implements AutoCloseable {
         this.headDim = dims.headDim();
         this.hidden = dims.hidden();
         this.vocab = dims.vocab();
+    }
+
+    /** A decoder whose first feed continues after the kept prompt's first {@code prefix.length()} positions. */
+    KvCacheDecoder(OnnxBundle bundle, BundleManifest.Dims dims, PromptCache.Prefix prefix) {
+        this(bundle, dims);
+        this.start = prefix;
+        this.length = prefix.length();
     }
 
     int length() { return length; }
@@ -65,9 +77,11 @@ final class KvCacheDecoder implements AutoCloseable {
                 for (String kind : new String[] {"key", "value"}) {
                     OnnxTensorLike past;
                     if (previous == null) {
-                        OnnxTensor empty = Tensors.floats(b.env, new float[0], 1, heads, 0, headDim);
-                        created.add(empty);
-                        past = empty;
+                        OnnxTensor first = start == null ? Tensors.floats(b.env, new float[0], 1, heads, 0, headDim)
+                                : OnnxTensor.createTensor(b.env, kept(start.kv()[2 * i + (kind.equals("key") ? 0 : 1)]),
+                                        new long[] {1, heads, length, headDim});
+                        created.add(first);
+                        past = first;
                     } else {
                         past = (OnnxTensor) previous.get("present." + i + "." + kind).orElseThrow();
                     }
@@ -81,6 +95,7 @@ final class KvCacheDecoder implements AutoCloseable {
             float[] h = Tensors.read(r, "hidden_states");
             if (previous != null) previous.close();
             previous = r;
+            start = null;
             length += count;
             return new Step(last, h, count);
         } catch (OrtException e) {
@@ -88,6 +103,28 @@ final class KvCacheDecoder implements AutoCloseable {
         } finally {
             created.forEach(OnnxTensor::close);
         }
+    }
+
+    /**
+     * The first {@code length} positions of each head of a kept cache ([1, heads, stride, head_dim]), in a direct
+     * buffer that ONNX Runtime reads in place.
+     */
+    private FloatBuffer kept(float[] kv) {
+        int stride = start.stride();
+        FloatBuffer out = ByteBuffer.allocateDirect(heads * length * headDim * Float.BYTES).order(ByteOrder.nativeOrder())
+                .asFloatBuffer();
+        for (int h = 0; h < heads; h++) out.put(h * length * headDim, kv, h * stride * headDim, length * headDim);
+        return out;
+    }
+
+    /** Every layer's key and value cache ({@link #present}), in the order layer 0 key, layer 0 value, layer 1 key... */
+    float[][] presents() {
+        float[][] out = new float[2 * layers][];
+        for (int i = 0; i < layers; i++) {
+            out[2 * i] = present(i, "key");
+            out[2 * i + 1] = present(i, "value");
+        }
+        return out;
     }
 
     /**
