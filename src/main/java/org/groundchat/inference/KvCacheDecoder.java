@@ -34,6 +34,8 @@ final class KvCacheDecoder implements AutoCloseable {
     private final int layers, heads, headDim, hidden, vocab;
     private OrtSession.Result previous;
     private int length;
+    /** The last step's caches as read by {@link #presents()} (the prompt cache keeps them; a joining batch reads them). */
+    private float[][] read;
     /** A kept prompt's start to continue from (first feed only), or null to start empty. */
     private PromptCache.Prefix start;
 
@@ -96,6 +98,7 @@ final class KvCacheDecoder implements AutoCloseable {
             if (previous != null) previous.close();
             previous = r;
             start = null;
+            read = null;
             length += count;
             return new Step(last, h, count);
         } catch (OrtException e) {
@@ -119,11 +122,13 @@ final class KvCacheDecoder implements AutoCloseable {
 
     /** Every layer's key and value cache ({@link #present}), in the order layer 0 key, layer 0 value, layer 1 key... */
     float[][] presents() {
+        if (read != null) return read;
         float[][] out = new float[2 * layers][];
         for (int i = 0; i < layers; i++) {
             out[2 * i] = present(i, "key");
             out[2 * i + 1] = present(i, "value");
         }
+        read = out;
         return out;
     }
 
@@ -133,6 +138,7 @@ final class KvCacheDecoder implements AutoCloseable {
      */
     float[] present(int layer, String kind) {
         if (previous == null) throw new IllegalStateException("nothing fed yet");
+        if (read != null) return read[2 * layer + (kind.equals("key") ? 0 : 1)]; // kept by presents(): not copied twice
         try {
             return Tensors.read(previous, "present." + layer + "." + kind);
         } catch (OrtException e) {
