@@ -8,7 +8,7 @@ import java.util.List;
  * {@code <user> <image> text <end> <assistant> answer <end> <user> text <end> <assistant>}.
  * {@code <image>} appears once, in the first user turn kept, and stands for the image-token rows. Every
  * {@code <boxes>} token is a slot whose embedding the box encoder will provide from the turn's boxes.
- * Turns that do not fit the context (with room for the answer) are dropped oldest first.
+ * Turns that do not fit the context (with room for the answer) are dropped oldest first, several exchanges at once.
  */
 final class PromptBuilder {
     /** Token ids (with a single {@code <image>} id) and, per {@code <boxes>} slot, its index and normalized box. */
@@ -36,7 +36,11 @@ final class PromptBuilder {
                 throw new InferenceException("Turns must alternate user/assistant; turn " + (i + 1) + " is " + turns.get(i).role());
             }
         }
-        int first = turns.get(0).role() == PromptTurn.Role.USER ? 0 : 1;
+        int base = turns.get(0).role() == PromptTurn.Role.USER ? 0 : 1;
+        // Older exchanges are dropped DROP_EXCHANGES at a time, so the next turns keep the same start (their prompts
+        // extend this one and are prefilled from the prompt cache) until the context is full again, as llama.cpp's
+        // context shift does. Only when a whole block would take the new question too are exchanges dropped one by one.
+        int first = base;
         while (true) {
             Prompt p = layout(turns.subList(first, turns.size()), width, height, first);
             int length = positions(p.ids().length);
@@ -45,9 +49,12 @@ final class PromptBuilder {
                 throw new InferenceException("The message is too long: " + length + " prompt positions, the model's context is "
                         + maxSeq + " including " + reserveForAnswer + " for the answer.");
             }
-            first += 2;
+            first += first + 2 * DROP_EXCHANGES < turns.size() ? 2 * DROP_EXCHANGES : 2;
         }
     }
+
+    /** Earlier exchanges (a question and its answer) dropped at once when the context is full. */
+    static final int DROP_EXCHANGES = 3;
 
     /** Whether one user turn alone (no history) leaves room for the answer: what no dropping of turns can fix. */
     boolean fitsAlone(String userModelText, int reserveForAnswer) {
