@@ -15,9 +15,7 @@ final class AnswerLoop {
     /** Feeds the prompt into a new KV cache and tells the sequence; the caller owns (closes) the returned cache. */
     static KvCacheDecoder prefill(GroundingEngine engine, AnswerSequence seq) {
         long start = System.nanoTime();
-        int d = engine.manifest().dims().hidden();
-        float[] embeds = seq.promptEmbeddings();
-        int promptLength = embeds.length / d;
+        int promptLength = seq.promptPositions();
         PromptCache cache = engine.promptCache();
         long[] keys = cache == null ? null : seq.promptKeys();
         String sha = seq.image().sha256();
@@ -25,8 +23,8 @@ final class AnswerLoop {
         KvCacheDecoder decoder = kept == null ? engine.newDecoder() : engine.newDecoder(kept);
         try {
             int from = kept == null ? 0 : kept.length();
-            float[] rest = from == 0 ? embeds : java.util.Arrays.copyOfRange(embeds, from * d, embeds.length);
-            KvCacheDecoder.Step step = decoder.feed(rest, promptLength - from);
+            // only the positions after the kept prefix are embedded (a slot's embedding is a box-encoder run)
+            KvCacheDecoder.Step step = decoder.feed(seq.promptEmbeddings(from), promptLength - from);
             if (cache != null) cache.put(sha, keys, decoder.presents());
             seq.prefilled(promptLength, step.lastLogits(), GroundingEngine.ms(start));
             return decoder;

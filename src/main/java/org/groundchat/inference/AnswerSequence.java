@@ -90,25 +90,35 @@ final class AnswerSequence {
     /** The finished answer (null until {@link #next()} has returned null). */
     GenerationResult result() { return result; }
 
+    /** Context positions of the prompt: its ids with the one {@code <image>} id expanded to the image rows. */
+    int promptPositions() {
+        return prompt.ids().length - 1 + m.dims().imageTokens();
+    }
+
     /**
-     * Token embeddings of the prompt, image rows at {@code <image>}, box-encoder embeddings (of the slot's box in
-     * this image's feature map) at every slot: the user's drawn boxes and the re-fed boxes of earlier answers.
+     * Token embeddings of the prompt from position {@code from} on (the positions before come from the prompt
+     * cache), image rows at {@code <image>}, box-encoder embeddings (of the slot's box in this image's feature map)
+     * at every slot: the user's drawn boxes and the re-fed boxes of earlier answers.
      */
-    float[] promptEmbeddings() {
+    float[] promptEmbeddings(int from) {
         int d = m.dims().hidden(), imageTokens = m.dims().imageTokens();
         int[] ids = prompt.ids();
-        float[] out = new float[(ids.length - 1 + imageTokens) * d];
+        float[] out = new float[(promptPositions() - from) * d];
         int row = 0;
         int slot = 0;
         for (int i = 0; i < ids.length; i++) {
             if (i == prompt.imagePosition()) {
-                System.arraycopy(f.imageEmbeds(), 0, out, row * d, imageTokens * d);
-                row += imageTokens;
+                for (int r = 0; r < imageTokens; r++, row++) {
+                    if (row >= from) System.arraycopy(f.imageEmbeds(), r * d, out, (row - from) * d, d);
+                }
                 continue;
             }
-            float[] e = slot < prompt.slotPositions().size() && prompt.slotPositions().get(slot) == i
-                    ? engine.boxEncode(prompt.slotBoxes().get(slot++), f) : engine.tokenEmbedding(ids[i]);
-            System.arraycopy(e, 0, out, row * d, d);
+            boolean isSlot = slot < prompt.slotPositions().size() && prompt.slotPositions().get(slot) == i;
+            float[] box = isSlot ? prompt.slotBoxes().get(slot++) : null;
+            if (row >= from) {
+                float[] e = isSlot ? engine.boxEncode(box, f) : engine.tokenEmbedding(ids[i]);
+                System.arraycopy(e, 0, out, (row - from) * d, d);
+            }
             row++;
         }
         return out;
@@ -116,13 +126,13 @@ final class AnswerSequence {
 
     /**
      * One key per prompt position, for {@link PromptCache}: the token id, the image row (tagged; the cache compares
-     * prompts about one image only), or the bits of the slot's normalized box (tagged), so equal keys mean equal
-     * decoder inputs.
+     * prompts about one image only), or a 61-bit hash of the bits of the slot's normalized box (tagged), so equal
+     * keys mean equal decoder inputs (for slots, but for a hash collision).
      */
     long[] promptKeys() {
         int imageTokens = m.dims().imageTokens();
         int[] ids = prompt.ids();
-        long[] keys = new long[ids.length - 1 + imageTokens];
+        long[] keys = new long[promptPositions()];
         int row = 0, slot = 0;
         for (int i = 0; i < ids.length; i++) {
             if (i == prompt.imagePosition()) {

@@ -93,7 +93,6 @@ public record EngineOptions(Path bundleDir, boolean useCuda, int featureCacheSiz
 
     public EngineOptions withPromptCacheSize(int size) {
         return new EngineOptions(bundleDir, useCuda, featureCacheSize, maxImagePixels, maxImageBytes, intraOpThreads,
-                maxBatch,
-                size);
+                maxBatch, size);
     }
 }
