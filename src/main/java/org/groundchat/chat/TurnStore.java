@@ -66,11 +66,12 @@ public class TurnStore {
         for (int i = 0; i < drawn.size(); i++) RegionChecks.requireInside(drawn.get(i), image.width, image.height, i + 1);
         Set<Integer> existing = new HashSet<>();
         Map<Integer, UUID> regionMessage = new HashMap<>();
-        for (RegionEntity.Placed r : RegionEntity.placesOf(conversationId)) {
+        List<RegionEntity.Placed> places = RegionEntity.placesOf(conversationId);
+        for (RegionEntity.Placed r : places) {
             existing.add(r.number());
             regionMessage.put(r.number(), r.messageId());
         }
-        int first = RegionEntity.nextNumber(conversationId);
+        int first = nextNumber(places);
         UserText.Resolved resolved = literal ? UserText.literal(text) : UserText.resolve(text, drawn.size(), first, existing);
         // a region is a place in one image: asked about another image it would point at nothing
         for (int number : resolved.slots()) {
@@ -138,8 +139,14 @@ public class TurnStore {
     /** The inputs of an answer, read in one transaction (they were three: each costs CPU under load). */
     @Transactional
     public AnswerInputs answerInputs(UUID conversationId, UUID userMessageId, UUID imageId) {
-        return new AnswerInputs(RegionEntity.nextNumber(conversationId), promptTurns(conversationId, userMessageId),
+        List<RegionEntity.Placed> places = RegionEntity.placesOf(conversationId);
+        return new AnswerInputs(nextNumber(places), promptTurns(conversationId, userMessageId, places),
                 imageSha256(imageId));
+    }
+
+    /** The number the next region of the conversation gets: one past the highest, from the places already read. */
+    private static int nextNumber(List<RegionEntity.Placed> places) {
+        return places.isEmpty() ? 1 : places.get(places.size() - 1).number() + 1;
     }
 
     /** The stored image's SHA-256 (computed from its bytes at upload), without reading the bytes. */
@@ -243,11 +250,11 @@ public class TurnStore {
      * The prompt: earlier complete exchanges about the same image, then the new user turn. Each user slot is filled
      * with the box of the region it names; each answer slot with the answer's own regions in order.
      */
-    private List<PromptTurn> promptTurns(UUID conversationId, UUID userMessageId) {
+    private List<PromptTurn> promptTurns(UUID conversationId, UUID userMessageId, List<RegionEntity.Placed> places) {
         List<MessageEntity> all = MessageEntity.ofConversation(conversationId);
         Map<Integer, RegionEntity.Placed> byNumber = new HashMap<>();
         Map<UUID, List<RegionEntity.Placed>> byMessage = new LinkedHashMap<>();
-        for (RegionEntity.Placed r : RegionEntity.placesOf(conversationId)) {
+        for (RegionEntity.Placed r : places) {
             byNumber.put(r.number(), r);
             byMessage.computeIfAbsent(r.messageId(), k -> new ArrayList<>()).add(r);
         }

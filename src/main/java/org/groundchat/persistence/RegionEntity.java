@@ -61,11 +61,4 @@ public class RegionEntity extends PanacheEntityBase {
     public static Optional<RegionEntity> byNumber(UUID conversationId, int number) {
         return find("conversationId = ?1 and number = ?2", conversationId, number).firstResultOptional();
     }
-
-    public static int nextNumber(UUID conversationId) {
-        Integer max = getEntityManager()
-                .createQuery("select max(r.number) from RegionEntity r where r.conversationId = ?1", Integer.class)
-                .setParameter(1, conversationId).getSingleResult();
-        return max == null ? 1 : max + 1;
-    }
 }
