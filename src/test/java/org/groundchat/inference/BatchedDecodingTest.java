@@ -228,7 +228,13 @@ class BatchedDecodingTest {
         byte[] image = java.nio.file.Files.readAllBytes(TestBundle.dir().resolve("golden/case1.png"));
         List<DenseCaption> alone = single.denseCaptions(image, 8, null);
         long rowsBefore = batcher.rowsDecoded(), callsBefore = batcher.decoderCalls();
-        List<DenseCaption> together = batched.denseCaptions(image, 8, null);
+        // every caption is asked before any step runs, whatever the machine's speed: a fast one had finished each
+        // short caption before the next arrived (CI: 20 rows in 20 calls)
+        batcher.pause();
+        Future<List<DenseCaption>> asked = callers.submit(() -> batched.denseCaptions(image, 8, null));
+        awaitWaiting(alone.size());
+        batcher.resume();
+        List<DenseCaption> together = asked.get(60, TimeUnit.SECONDS);
         assertTrue(alone.size() > 1, "the scene has several objects: " + alone.size());
         assertEquals(alone.size(), together.size());
         for (int i = 0; i < alone.size(); i++) {
