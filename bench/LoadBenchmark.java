@@ -33,8 +33,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  * 70 % short referring questions, 30 % "describe the image ." (every region with a box, a mask and word points).
  * Afterwards every turn a session sent is checked in the stored conversation: answered and complete.
  *
- * <p>usage: LoadBenchmark BASE_URL TOKEN SESSIONS SECONDS IMAGE [burst]. With "burst" every session sends one turn at
- * the same moment instead (admission under a crowd: answered, queued positions seen, server_busy refusals).
+ * <p>usage: LoadBenchmark BASE_URL TOKEN SESSIONS SECONDS IMAGE [loop|burst] [WARMUP_SECONDS]. With "burst" every
+ * session sends one turn at the same moment instead (admission under a crowd: answered, queued positions seen,
+ * server_busy refusals). WARMUP_SECONDS (closed loop only, default 0) runs the same load first without counting it:
+ * a freshly started server spends a quarter of its CPU in the JIT compiler during its first minute (perf, 32
+ * sessions), so the counted seconds measure the steady state a long-running server is in. Error events and stored
+ * turns are checked over the whole run, warm-up included.
  */
 public final class LoadBenchmark {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -48,8 +52,11 @@ public final class LoadBenchmark {
     final List<Double> latenciesMs = Collections.synchronizedList(new ArrayList<>());
     final Map<String, AtomicInteger> errors = new ConcurrentHashMap<>();
     final AtomicInteger sent = new AtomicInteger();
+    final AtomicInteger warmupSent = new AtomicInteger();
     final AtomicInteger answered = new AtomicInteger();
     final AtomicInteger maxQueuePosition = new AtomicInteger();
+    /** Turns sent before this moment (System.nanoTime) are warm-up: answered and checked, not timed or counted. */
+    volatile long countFrom;
 
     LoadBenchmark(URI base, String token) {
         this.base = base;
@@ -61,11 +68,13 @@ public final class LoadBenchmark {
         int sessions = Integer.parseInt(args[2]);
         int seconds = Integer.parseInt(args[3]);
         boolean burst = args.length > 5 && args[5].equals("burst");
+        int warmup = burst || args.length <= 6 ? 0 : Integer.parseInt(args[6]);
         String imageId = b.upload(Path.of(args[4]));
         List<Session> all = new ArrayList<>();
         for (int i = 0; i < sessions; i++) all.add(b.new Session(i, b.conversation("load " + i), imageId));
         for (Session s : all) s.connect();
-        long start = System.nanoTime();
+        b.countFrom = System.nanoTime() + TimeUnit.SECONDS.toNanos(warmup);
+        long start = b.countFrom;
         long end = start + TimeUnit.SECONDS.toNanos(seconds);
         CountDownLatch finished = new CountDownLatch(sessions);
         for (Session s : all) {
@@ -92,7 +101,9 @@ public final class LoadBenchmark {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("mode", burst ? "burst" : "closed-loop");
         out.put("sessions", sessions);
+        out.put("warmupSeconds", warmup);
         out.put("seconds", Math.round(elapsed * 10) / 10.0);
+        out.put("warmupTurnsSent", b.warmupSent.get());
         out.put("turnsSent", b.sent.get());
         out.put("answers", b.answered.get());
         out.put("answersPerSecond", Math.round(b.answered.get() / elapsed * 10) / 10.0);
@@ -184,7 +195,7 @@ public final class LoadBenchmark {
             long t0 = System.nanoTime();
             String frame = JSON.writeValueAsString(Map.of("type", "user_turn", "text", text, "imageId", imageId));
             ws.sendText(frame, true).get(30, TimeUnit.SECONDS);
-            sent.incrementAndGet();
+            (t0 >= countFrom ? sent : warmupSent).incrementAndGet();
             while (true) {
                 JsonNode e = events.poll(120, TimeUnit.SECONDS);
                 if (e == null) throw new IllegalStateException("no event for 120 s");
@@ -192,8 +203,10 @@ public final class LoadBenchmark {
                 if (type.equals("queued")) maxQueuePosition.accumulateAndGet(e.path("position").asInt(), Math::max);
                 if (type.equals("accepted")) turns++;
                 if (type.equals("done")) {
-                    latenciesMs.add((System.nanoTime() - t0) / 1e6);
-                    answered.incrementAndGet();
+                    if (t0 >= countFrom) {
+                        latenciesMs.add((System.nanoTime() - t0) / 1e6);
+                        answered.incrementAndGet();
+                    }
                     return;
                 }
                 if (type.equals("cancelled") || type.equals("error")) {

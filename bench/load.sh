@@ -5,6 +5,7 @@
 #   bench/load.sh 32 60                      closed loop, 32 sessions, 60 s
 #   bench/load.sh 200 0 burst                200 sessions send one turn at the same moment
 #   bench/load.sh 32 60 loop -Dgroundchat.inference.max-batch=1   the same with another server setting
+#   WARMUP=30 bench/load.sh 32 60            30 s of the same load first, not counted (the JIT's warm-up)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SESSIONS="${1:-32}"; DURATION="${2:-60}"; MODE="${3:-loop}"; shift $(( $# < 3 ? $# : 3 ))
@@ -28,5 +29,5 @@ for _ in $(seq 1 180); do
   sleep 1
 done
 java -cp "target/bench:$CP" org.groundchat.bench.LoadBenchmark "http://127.0.0.1:$PORT" "$TOKEN" "$SESSIONS" "$DURATION" \
-  models/default/golden/case1.png "$MODE" | tee "bench/results/load-$SESSIONS-$MODE.json"
+  models/default/golden/case1.png "$MODE" "${WARMUP:-0}" | tee "bench/results/load-$SESSIONS-$MODE.json"
 echo "server RSS after the run: $(( $(awk '/VmRSS/ {print $2}' /proc/$SERVER/status) / 1024 )) MB (peak $(( $(awk '/VmHWM/ {print $2}' /proc/$SERVER/status) / 1024 )) MB)"

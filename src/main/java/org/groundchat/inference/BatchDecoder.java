@@ -4,8 +4,6 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxTensorLike;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -47,16 +45,22 @@ final class BatchDecoder implements AutoCloseable {
 
     private final OnnxBundle b;
     private final BundleManifest.Dims dims;
+    /** The padding's value, copied in chunks of this size. */
+    private static final float[] ZEROS = new float[1 << 14];
     private final List<Row> rows = new ArrayList<>();
     /** The rows as laid out in {@link #previous} (its past length is {@link #previousColumns}). */
     private List<Row> previousRows = List.of();
     private OrtSession.Result previous;
     private int previousColumns;
     private boolean changed;
+    /** The rebuilt past of each layer's key and value (layer 0 key, layer 0 value, ...), reused from rebuild to rebuild. */
+    private final DirectFloats[] rebuilt;
 
     BatchDecoder(OnnxBundle bundle, BundleManifest.Dims dims) {
         this.b = bundle;
         this.dims = dims;
+        this.rebuilt = new DirectFloats[2 * dims.layers()];
+        for (int i = 0; i < rebuilt.length; i++) rebuilt[i] = new DirectFloats();
     }
 
     int size() { return rows.size(); }
@@ -141,9 +145,9 @@ final class BatchDecoder implements AutoCloseable {
         for (int layer = 0; layer < dims.layers(); layer++) {
             for (String kind : new String[] {"key", "value"}) {
                 String name = "present." + layer + "." + kind;
-                // a direct buffer, so ONNX Runtime reads it in place; fresh memory is zero, the padding's value
-                FloatBuffer past = ByteBuffer.allocateDirect(n * heads * span * Float.BYTES).order(ByteOrder.nativeOrder())
-                        .asFloatBuffer();
+                // read in place by ONNX Runtime; the tensor made over it is closed at the end of the step, so the
+                // next rebuild may overwrite it
+                FloatBuffer past = rebuilt[2 * layer + (kind.equals("key") ? 0 : 1)].take(n * heads * span);
                 float[] old = null;
                 for (int i = 0; i < n; i++) {
                     Row r = rows.get(i);
@@ -159,10 +163,13 @@ final class BatchDecoder implements AutoCloseable {
                         srcRow = oldIndex.get(r.key);
                         srcColumns = previousColumns;
                     }
-                    int len = r.length * headDim;
+                    int len = r.length * headDim, pad = (columns - r.length) * headDim;
                     for (int h = 0; h < heads; h++) {
                         int from = ((srcRow * heads + h) * srcColumns + srcColumns - r.length) * headDim;
-                        past.put(((i * heads + h) * columns + columns - r.length) * headDim, src, from, len);
+                        int to = (i * heads + h) * columns * headDim;
+                        // the padding is masked out; zero, as a whole batch-1 prefill would not have it at all
+                        for (int z = 0; z < pad; z += ZEROS.length) past.put(to + z, ZEROS, 0, Math.min(ZEROS.length, pad - z));
+                        past.put(to + pad, src, from, len);
                     }
                 }
                 OnnxTensor t = OnnxTensor.createTensor(b.env, past, new long[] {n, heads, columns, headDim});

@@ -4,8 +4,6 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxTensorLike;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -29,6 +27,12 @@ final class KvCacheDecoder implements AutoCloseable {
 
         float[] lastHidden(int d) { return hiddenAt(count - 1, d); }
     }
+
+    /**
+     * Each thread's buffers for a kept prompt's start, one per layer and kind: a feed is synchronous on its thread and
+     * closes the tensors made over them before it returns.
+     */
+    private static final ThreadLocal<List<DirectFloats>> KEPT = ThreadLocal.withInitial(ArrayList::new);
 
     private final OnnxBundle b;
     private final int layers, heads, headDim, hidden, vocab;
@@ -79,9 +83,9 @@ final class KvCacheDecoder implements AutoCloseable {
                 for (String kind : new String[] {"key", "value"}) {
                     OnnxTensorLike past;
                     if (previous == null) {
+                        int slot = 2 * i + (kind.equals("key") ? 0 : 1);
                         OnnxTensor first = start == null ? Tensors.floats(b.env, new float[0], 1, heads, 0, headDim)
-                                : OnnxTensor.createTensor(b.env, kept(start.kv()[2 * i + (kind.equals("key") ? 0 : 1)]),
-                                        new long[] {1, heads, length, headDim});
+                                : OnnxTensor.createTensor(b.env, kept(start.kv()[slot], slot), new long[] {1, heads, length, headDim});
                         created.add(first);
                         past = first;
                     } else {
@@ -112,10 +116,11 @@ final class KvCacheDecoder implements AutoCloseable {
      * The first {@code length} positions of each head of a kept cache ([1, heads, stride, head_dim]), in a direct
      * buffer that ONNX Runtime reads in place.
      */
-    private FloatBuffer kept(float[] kv) {
+    private FloatBuffer kept(float[] kv, int slot) {
         int stride = start.stride();
-        FloatBuffer out = ByteBuffer.allocateDirect(heads * length * headDim * Float.BYTES).order(ByteOrder.nativeOrder())
-                .asFloatBuffer();
+        List<DirectFloats> buffers = KEPT.get();
+        while (buffers.size() <= slot) buffers.add(new DirectFloats());
+        FloatBuffer out = buffers.get(slot).take(heads * length * headDim);
         for (int h = 0; h < heads; h++) out.put(h * length * headDim, kv, h * stride * headDim, length * headDim);
         return out;
     }

@@ -23,6 +23,10 @@ final class Tensors {
     static float[] read(OrtSession.Result r, String name) throws OrtException {
         OnnxTensor t = (OnnxTensor) r.get(name).orElseThrow(() -> new InferenceException("model output '" + name + "' missing"));
         FloatBuffer fb = t.getFloatBuffer();
+        // getFloatBuffer already copied the output into a fresh heap buffer: its array is returned, not copied again
+        if (fb.hasArray() && fb.arrayOffset() == 0 && fb.position() == 0 && fb.array().length == fb.remaining()) {
+            return fb.array();
+        }
         float[] out = new float[fb.remaining()];
         fb.get(out);
         return out;
