@@ -192,6 +192,7 @@ public class TurnStore {
             }
         }
         MessageEntity m = MessageEntity.findById(messageId);
+        List<RegionEntity> stored = new ArrayList<>(); // in number order: the regions' order in the answer
         m.status = status.stored();
         m.errorReason = reason;
         if (r != null) {
@@ -228,6 +229,7 @@ public class TurnStore {
                 }
                 reg.pointsJson = pts.isEmpty() ? null : json(pts);
                 reg.persist();
+                stored.add(reg);
             }
         } else if (partialText != null) {
             m.displayText = storable(partialText);
@@ -235,7 +237,9 @@ public class TurnStore {
         ConversationEntity c = ConversationEntity.findById(m.conversationId);
         if (c != null) c.updatedAt = Instant.now();
         RegionEntity.flush();
-        return MessageJson.of(m, RegionEntity.list("messageId = ?1 order by number", m.id));
+        // an answer's regions are all stored here, at its end: what was just persisted is the whole list
+        stored.sort(java.util.Comparator.comparingInt(x -> x.number));
+        return MessageJson.of(m, stored);
     }
 
     /** Ends an answer as failed unless it has ended already or was deleted with its conversation meanwhile. */
@@ -251,28 +255,28 @@ public class TurnStore {
      * with the box of the region it names; each answer slot with the answer's own regions in order.
      */
     private List<PromptTurn> promptTurns(UUID conversationId, UUID userMessageId, List<RegionEntity.Placed> places) {
-        List<MessageEntity> all = MessageEntity.ofConversation(conversationId);
+        List<MessageEntity.Said> all = MessageEntity.saidIn(conversationId);
         Map<Integer, RegionEntity.Placed> byNumber = new HashMap<>();
         Map<UUID, List<RegionEntity.Placed>> byMessage = new LinkedHashMap<>();
         for (RegionEntity.Placed r : places) {
             byNumber.put(r.number(), r);
             byMessage.computeIfAbsent(r.messageId(), k -> new ArrayList<>()).add(r);
         }
-        MessageEntity current = all.stream().filter(m -> m.id.equals(userMessageId)).findFirst()
+        MessageEntity.Said current = all.stream().filter(m -> m.id().equals(userMessageId)).findFirst()
                 .orElseThrow(() -> ChatException.notFound("unknown_message", "The user message is gone."));
         List<PromptTurn> turns = new ArrayList<>();
         for (int i = 0; i + 1 < all.size(); i++) {
-            MessageEntity u = all.get(i), a = all.get(i + 1);
-            if (u.id.equals(userMessageId)) break;
-            if (!MessageEntity.USER.equals(u.role) || !MessageEntity.ASSISTANT.equals(a.role)
-                    || !MessageEntity.COMPLETE.equals(a.status) || !current.imageId.equals(u.imageId)) continue;
-            turns.add(PromptTurn.user(u.modelText, slotBoxes(u, byNumber)));
-            List<PixelBox> answerBoxes = byMessage.getOrDefault(a.id, List.of()).stream()
+            MessageEntity.Said u = all.get(i), a = all.get(i + 1);
+            if (u.id().equals(userMessageId)) break;
+            if (!MessageEntity.USER.equals(u.role()) || !MessageEntity.ASSISTANT.equals(a.role())
+                    || !MessageEntity.COMPLETE.equals(a.status()) || !current.imageId().equals(u.imageId())) continue;
+            turns.add(PromptTurn.user(u.modelText(), slotBoxes(u, byNumber)));
+            List<PixelBox> answerBoxes = byMessage.getOrDefault(a.id(), List.of()).stream()
                     .map(TurnStore::box).toList();
-            turns.add(PromptTurn.assistant(a.modelText, answerBoxes));
+            turns.add(PromptTurn.assistant(a.modelText(), answerBoxes));
             i++;
         }
-        turns.add(PromptTurn.user(current.modelText, slotBoxes(current, byNumber)));
+        turns.add(PromptTurn.user(current.modelText(), slotBoxes(current, byNumber)));
         return turns;
     }
 
@@ -306,17 +310,17 @@ public class TurnStore {
         return new PixelBox(r.x1(), r.y1(), r.x2(), r.y2());
     }
 
-    private List<PixelBox> slotBoxes(MessageEntity m, Map<Integer, RegionEntity.Placed> byNumber) {
+    private List<PixelBox> slotBoxes(MessageEntity.Said m, Map<Integer, RegionEntity.Placed> byNumber) {
         List<PixelBox> boxes = new ArrayList<>();
-        if (m.slotNumbers == null) return boxes;
+        if (m.slotNumbers() == null) return boxes;
         try {
-            for (int n : JSON.readValue(m.slotNumbers, int[].class)) {
+            for (int n : JSON.readValue(m.slotNumbers(), int[].class)) {
                 RegionEntity.Placed r = byNumber.get(n);
                 if (r == null) throw ChatException.notFound("unknown_region", "Region [" + n + "] no longer exists.");
                 boxes.add(box(r));
             }
         } catch (JsonProcessingException e) {
-            throw new IllegalStateException("corrupt slot_numbers of message " + m.id, e);
+            throw new IllegalStateException("corrupt slot_numbers of message " + m.id(), e);
         }
         return boxes;
     }

@@ -50,6 +50,21 @@ public class MessageEntity extends PanacheEntityBase {
         return list("conversationId = ?1 order by seq", conversationId);
     }
 
+    /** What a prompt reads of a message: no display text, timings or counts, and not an entity to track. */
+    public record Said(UUID id, String role, String status, UUID imageId, String modelText, String slotNumbers) {}
+
+    /**
+     * The conversation's messages in order, as a prompt reads them. Plain SQL rows instead of entities: every turn
+     * reads the whole conversation, and managed entities cost a dirty check each at the transaction's end.
+     */
+    public static List<Said> saidIn(UUID conversationId) {
+        List<Object[]> rows = getEntityManager().createNativeQuery("select id, role, status, image_id, model_text,"
+                + " slot_numbers from messages where conversation_id = ?1 order by seq")
+                .setParameter(1, conversationId).getResultList();
+        return rows.stream().map(o -> new Said((UUID) o[0], (String) o[1], (String) o[2], (UUID) o[3], (String) o[4],
+                (String) o[5])).toList();
+    }
+
     public static int nextSeq(UUID conversationId) {
         Integer max = getEntityManager()
                 .createQuery("select max(m.seq) from MessageEntity m where m.conversationId = ?1", Integer.class)
