@@ -563,29 +563,35 @@ public class TurnCoordinator {
 
     private void answer(Turn turn, TurnStore.Accepted a, GenerationOptions options) {
         double queueMs = (System.nanoTime() - turn.queuedAt) / 1e6;
-        UUID messageId;
+        TurnStore.Started started;
         try {
-            messageId = store.startAnswer(a.conversationId(), a.imageId());
+            started = store.startAnswer(a.conversationId(), a.userMessageId(), a.imageId());
         } catch (RuntimeException e) {
-            if (!DatabaseOutage.isCause(e)) throw e;
-            LOG.warnf("answer not started, database unavailable: %s", e.getMessage());
-            reportFailure(turn, DatabaseOutage.CODE, DatabaseOutage.REASON);
+            if (DatabaseOutage.isCause(e)) {
+                LOG.warnf("answer not started, database unavailable: %s", e.getMessage());
+                reportFailure(turn, DatabaseOutage.CODE, DatabaseOutage.REASON);
+            } else {
+                // nothing was stored (the transaction rolled back); the client still hears the end
+                LOG.error("answer not started", e);
+                reportFailure(turn, "internal_error", "The answer failed: internal error.");
+            }
             return;
         }
         recordPendingEndings(); // the database answers again: endings it missed can be stored now
         metrics.answerStarted();
         StringBuilder partial = new StringBuilder();
         try {
-            turn.sink.send("started", turn.id, Map.of("messageId", messageId.toString()));
-            generate(turn, a, options, messageId, partial, queueMs);
+            turn.sink.send("started", turn.id, Map.of("messageId", started.messageId().toString()));
+            generate(turn, a, options, started, partial, queueMs);
         } finally {
             // a failure while storing the failure itself must not leave the answer counted as running
             ended(turn, AnswerStatus.FAILED, null);
         }
     }
 
-    private void generate(Turn turn, TurnStore.Accepted a, GenerationOptions options, UUID messageId,
+    private void generate(Turn turn, TurnStore.Accepted a, GenerationOptions options, TurnStore.Started started,
                           StringBuilder partial, double queueMs) {
+        UUID messageId = started.messageId();
         try {
             if (turn.cancel.isCancelled()) {
                 if (turn.stoppedByShutdown) {
@@ -597,7 +603,8 @@ public class TurnCoordinator {
                 finish(turn, messageId, a.replaces(), AnswerStatus.CANCELLED, null, "", "cancelled before it started", 0, queueMs);
                 return;
             }
-            TurnStore.AnswerInputs inputs = store.answerInputs(a.conversationId(), a.userMessageId(), a.imageId());
+            if (started.inputsError() != null) throw started.inputsError();
+            TurnStore.AnswerInputs inputs = started.inputs();
             int first = inputs.firstRegion();
             // the features come from the engine's cache by the stored hash; the blob is read only on a miss
             UUID imageId = a.imageId();

@@ -123,25 +123,32 @@ public class TurnStore {
         m.persist();
     }
 
-    /** Creates the assistant message in state "streaming" so an interrupted answer is never a silent gap. */
+    /** What an answer starts from: its first region's number, the prompt turns and the image's stored hash. */
+    public record AnswerInputs(int firstRegion, List<PromptTurn> prompt, String imageSha256) {}
+
+    /**
+     * A started answer: its stored message, and its inputs or why they could not be read (the answer then ends
+     * failed with that reason, as any failure during generation).
+     */
+    public record Started(UUID messageId, AnswerInputs inputs, ChatException inputsError) {}
+
+    /**
+     * Creates the assistant message in state "streaming", so an interrupted answer is never a silent gap, and reads
+     * the answer's inputs in the same transaction (they were four: each costs CPU under load).
+     */
     @Transactional
-    public UUID startAnswer(UUID conversationId, UUID imageId) {
+    public Started startAnswer(UUID conversationId, UUID userMessageId, UUID imageId) {
         MessageEntity m = newMessage(conversationId, MessageEntity.ASSISTANT, imageId);
         m.displayText = "";
         m.status = MessageEntity.STREAMING;
         m.persist();
-        return m.id;
-    }
-
-    /** What an answer starts from: its first region's number, the prompt turns and the image's stored hash. */
-    public record AnswerInputs(int firstRegion, List<PromptTurn> prompt, String imageSha256) {}
-
-    /** The inputs of an answer, read in one transaction (they were three: each costs CPU under load). */
-    @Transactional
-    public AnswerInputs answerInputs(UUID conversationId, UUID userMessageId, UUID imageId) {
-        List<RegionEntity.Placed> places = RegionEntity.placesOf(conversationId);
-        return new AnswerInputs(nextNumber(places), promptTurns(conversationId, userMessageId, places),
-                imageSha256(imageId));
+        try {
+            List<RegionEntity.Placed> places = RegionEntity.placesOf(conversationId);
+            return new Started(m.id, new AnswerInputs(nextNumber(places),
+                    promptTurns(conversationId, userMessageId, places), imageSha256(imageId)), null);
+        } catch (ChatException e) {
+            return new Started(m.id, null, e);
+        }
     }
 
     /** The number the next region of the conversation gets: one past the highest, from the places already read. */
