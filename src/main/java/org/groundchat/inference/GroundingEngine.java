@@ -200,7 +200,7 @@ public final class GroundingEngine implements ChatEngine {
     public List<DenseCaption> denseCaptions(byte[] image, int max, CancellationToken cancellation) {
         if (cancellation != null && cancellation.isCancelled()) return List.of(); // asked for and given up while waiting
         ImageFeatures f = features(image);
-        float[][] out = Tensors.run(onnx.env, onnx.proposalHead, Map.of("feature_map", f.featureMap()),
+        float[][] out = Tensors.run(onnx.env, onnx.proposalHead, Map.of("feature_map", f.inputs().featureMap),
                 Map.of("feature_map", featureMapShape), "proposal_boxes", "proposal_scores");
         BundleManifest.ProposalSpec ps = manifest.proposals();
         List<Integer> keep = Nms.select(out[0], out[1], ps.scoreThreshold(), ps.nmsIou(), Math.max(0, max));
@@ -267,7 +267,7 @@ public final class GroundingEngine implements ChatEngine {
      * [n, 4]. Rows are independent: a row comes out bit-identical whether it is decoded alone or with others.
      */
     float[] boxDecode(float[] hiddenStates, int n, ImageFeatures f) {
-        return Tensors.run(onnx.env, onnx.boxDecoder, Map.of("hidden_state", hiddenStates, boxKeysInput, f.boxKeys()),
+        return Tensors.run(onnx.env, onnx.boxDecoder, Map.of("hidden_state", hiddenStates, boxKeysInput, f.inputs().boxKeys),
                 Map.of("hidden_state", new long[] {n, hidden}, boxKeysInput, keysShape), "box")[0];
     }
 
@@ -280,7 +280,7 @@ public final class GroundingEngine implements ChatEngine {
             return Tensors.run(onnx.env, onnx.boxEncoder, Map.of("box", normalizedBoxes), Map.of("box", new long[] {n, 4}),
                     "box_embedding")[0];
         }
-        return Tensors.run(onnx.env, onnx.boxEncoder, Map.of("box", normalizedBoxes, "feature_map", f.featureMap()),
+        return Tensors.run(onnx.env, onnx.boxEncoder, Map.of("box", normalizedBoxes, "feature_map", f.inputs().featureMap),
                 Map.of("box", new long[] {n, 4}, "feature_map", featureMapShape), "box_embedding")[0];
     }
 
@@ -288,14 +288,14 @@ public final class GroundingEngine implements ChatEngine {
 
     /** Point head: words' hidden states [n, D] (they attend the image's location keys) -> normalized points [n, 2]. */
     float[] points(float[] hiddenStates, int n, ImageFeatures f) {
-        return Tensors.run(onnx.env, onnx.pointHead, Map.of("hidden_state", hiddenStates, pointKeysInput, f.pointKeys()),
+        return Tensors.run(onnx.env, onnx.pointHead, Map.of("hidden_state", hiddenStates, pointKeysInput, f.inputs().pointKeys),
                 Map.of("hidden_state", new long[] {n, hidden}, pointKeysInput, keysShape), "point")[0];
     }
 
     /** Mask logits [M*M] and the predicted mask quality for a box and its location embedding. */
     float[][] mask(ImageFeatures f, float[] box, float[] locationEmbedding) {
         return Tensors.run(onnx.env, onnx.maskDecoder,
-                Map.of("feature_map", f.featureMap(), "box", box, "location_embedding", locationEmbedding),
+                Map.of("feature_map", f.inputs().featureMap, "box", box, "location_embedding", locationEmbedding),
                 Map.of("feature_map", featureMapShape, "box", new long[] {1, 4},
                         "location_embedding", new long[] {1, hidden}),
                 "mask_logits", "mask_score");

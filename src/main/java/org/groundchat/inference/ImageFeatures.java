@@ -1,5 +1,9 @@
 package org.groundchat.inference;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+
 /**
  * One image's vision-encoder output, computed once per image (like SAM's set_image) and cached by content hash.
  *
@@ -11,4 +15,33 @@ package org.groundchat.inference;
  * @param pointKeys    [G, 2D] the same for the point head (called once per word)
  */
 record ImageFeatures(String sha256, int width, int height, float[] imageEmbeds, float[] featureMap, float[] boxKeys, float[] pointKeys,
-                     double encodeMs) {}
+                     double encodeMs, ModelInputs inputs) {
+
+    ImageFeatures(String sha256, int width, int height, float[] imageEmbeds, float[] featureMap, float[] boxKeys,
+                  float[] pointKeys, double encodeMs) {
+        this(sha256, width, height, imageEmbeds, featureMap, boxKeys, pointKeys, encodeMs,
+                new ModelInputs(featureMap, boxKeys, pointKeys));
+    }
+
+    /**
+     * The head models' image inputs, copied once into direct buffers that ONNX Runtime reads in place. As arrays they
+     * were copied into a fresh direct buffer at every call: the point head runs for each word and the mask decoder for
+     * each region, and the location keys alone are ~400 KB. Read-only once made, so calls may share them; each call
+     * takes a {@link FloatBuffer#duplicate()} (its own position).
+     */
+    static final class ModelInputs {
+        final FloatBuffer featureMap, boxKeys, pointKeys;
+
+        ModelInputs(float[] featureMap, float[] boxKeys, float[] pointKeys) {
+            this.featureMap = direct(featureMap);
+            this.boxKeys = boxKeys == featureMap ? this.featureMap : direct(boxKeys);
+            this.pointKeys = pointKeys == boxKeys ? this.boxKeys : direct(pointKeys);
+        }
+
+        private static FloatBuffer direct(float[] data) {
+            FloatBuffer b = ByteBuffer.allocateDirect(data.length * Float.BYTES).order(ByteOrder.nativeOrder()).asFloatBuffer();
+            b.put(data).flip();
+            return b;
+        }
+    }
+}

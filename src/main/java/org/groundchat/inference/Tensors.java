@@ -32,12 +32,19 @@ final class Tensors {
         return out;
     }
 
-    /** Runs a model whose inputs are all float tensors and returns the named float outputs, closing everything. */
-    static float[][] run(OrtEnvironment env, OrtSession s, Map<String, float[]> inputs, Map<String, long[]> shapes,
+    /**
+     * Runs a model whose inputs are all float tensors and returns the named float outputs, closing everything. An
+     * input is a float[] (copied for the call) or a direct FloatBuffer that is read in place and never modified.
+     */
+    static float[][] run(OrtEnvironment env, OrtSession s, Map<String, ?> inputs, Map<String, long[]> shapes,
                          String... outputs) {
         java.util.Map<String, OnnxTensor> in = new java.util.LinkedHashMap<>();
         try {
-            for (var e : inputs.entrySet()) in.put(e.getKey(), floats(env, e.getValue(), shapes.get(e.getKey())));
+            for (var e : inputs.entrySet()) {
+                long[] shape = shapes.get(e.getKey());
+                in.put(e.getKey(), e.getValue() instanceof FloatBuffer fb ? OnnxTensor.createTensor(env, fb.duplicate(), shape)
+                        : floats(env, (float[]) e.getValue(), shape));
+            }
             try (OrtSession.Result r = s.run(in)) {
                 float[][] out = new float[outputs.length][];
                 for (int i = 0; i < outputs.length; i++) out[i] = read(r, outputs[i]);
