@@ -76,6 +76,20 @@ public final class LoadBenchmark {
         b.countFrom = System.nanoTime() + TimeUnit.SECONDS.toNanos(warmup);
         long start = b.countFrom;
         long end = start + TimeUnit.SECONDS.toNanos(seconds);
+        // the server's CPU time over the counted seconds (when load.sh names its process): per answer, it varies far
+        // less from run to run than answers/s on a shared 2-core machine
+        long serverPid = Long.getLong("server.pid", -1);
+        long[] cpuTicks = new long[2];
+        Thread cpuStart = new Thread(() -> {
+            try {
+                TimeUnit.NANOSECONDS.sleep(Math.max(0, start - System.nanoTime()));
+            } catch (InterruptedException e) {
+                return;
+            }
+            cpuTicks[0] = cpuTicks(serverPid);
+        });
+        cpuStart.setDaemon(true);
+        cpuStart.start();
         CountDownLatch finished = new CountDownLatch(sessions);
         for (Session s : all) {
             Thread t = new Thread(() -> {
@@ -93,6 +107,8 @@ public final class LoadBenchmark {
         }
         finished.await();
         double elapsed = (System.nanoTime() - start) / 1e9;
+        cpuStart.join();
+        cpuTicks[1] = cpuTicks(serverPid);
         for (Session s : all) s.close();
         int lost = 0;
         for (Session s : all) lost += b.notStoredComplete(s);
@@ -110,12 +126,32 @@ public final class LoadBenchmark {
         out.put("p50Ms", pct(l, 50));
         out.put("p95Ms", pct(l, 95));
         out.put("p99Ms", pct(l, 99));
+        if (serverPid > 0 && cpuTicks[0] > 0 && b.answered.get() > 0) {
+            double cpuMs = (cpuTicks[1] - cpuTicks[0]) * 1000.0 / TICKS_PER_SECOND;
+            out.put("serverCpuMsPerAnswer", Math.round(cpuMs / b.answered.get() * 10) / 10.0);
+            out.put("serverCores", Math.round(cpuMs / 1000 / elapsed * 100) / 100.0);
+        }
         out.put("maxQueuePosition", b.maxQueuePosition.get());
         Map<String, Integer> err = new LinkedHashMap<>();
         b.errors.forEach((k, v) -> err.put(k, v.get()));
         out.put("errorEvents", err);
         out.put("turnsNotStoredComplete", lost);
         System.out.println(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(out));
+    }
+
+    /** Linux's USER_HZ: /proc/PID/stat counts CPU time in these ticks. */
+    static final int TICKS_PER_SECOND = 100;
+
+    /** User plus system CPU ticks of a process (fields 14 and 15 of /proc/PID/stat), or 0 when unreadable. */
+    static long cpuTicks(long pid) {
+        if (pid <= 0) return 0;
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return Long.parseLong(f[11]) + Long.parseLong(f[12]); // fields 14, 15 counted after the name's ')'
+        } catch (Exception e) {
+            return 0;
+        }
     }
 
     static double pct(List<Double> sorted, int p) {

@@ -28,6 +28,6 @@ for _ in $(seq 1 180); do
   kill -0 $SERVER 2>/dev/null || { cat "$WORK/server.log"; exit 1; }
   sleep 1
 done
-java -cp "target/bench:$CP" org.groundchat.bench.LoadBenchmark "http://127.0.0.1:$PORT" "$TOKEN" "$SESSIONS" "$DURATION" \
+java -Dserver.pid="$SERVER" -cp "target/bench:$CP" org.groundchat.bench.LoadBenchmark "http://127.0.0.1:$PORT" "$TOKEN" "$SESSIONS" "$DURATION" \
   models/default/golden/case1.png "$MODE" "${WARMUP:-0}" | tee "bench/results/load-$SESSIONS-$MODE.json"
 echo "server RSS after the run: $(( $(awk '/VmRSS/ {print $2}' /proc/$SERVER/status) / 1024 )) MB (peak $(( $(awk '/VmHWM/ {print $2}' /proc/$SERVER/status) / 1024 )) MB)"

@@ -10,6 +10,7 @@ import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * One {@code decoder.onnx} call per step for several sequences, each feeding one embedding (batch dimension B).
@@ -47,20 +48,26 @@ final class BatchDecoder implements AutoCloseable {
     private final BundleManifest.Dims dims;
     /** The padding's value, copied in chunks of this size. */
     private static final float[] ZEROS = new float[1 << 14];
+    private static final Set<String> STEP_OUTPUTS = Set.of("logits", "hidden_states");
     private final List<Row> rows = new ArrayList<>();
-    /** The rows as laid out in {@link #previous} (its past length is {@link #previousColumns}). */
+    /** The rows as laid out in the last step's present (its length is {@link #previousColumns}). */
     private List<Row> previousRows = List.of();
-    private OrtSession.Result previous;
     private int previousColumns;
     private boolean changed;
-    /** The rebuilt past of each layer's key and value (layer 0 key, layer 0 value, ...), reused from rebuild to rebuild. */
-    private final DirectFloats[] rebuilt;
+    /**
+     * Two sets of cache buffers, one per layer and kind (layer 0 key, layer 0 value, ...): a step reads its past from
+     * one set and ONNX Runtime writes its present into the other (pinned outputs), so the next step's past, and a
+     * rebuild's source, are read in place. Reused from step to step: no per-step allocation, no copy to the Java heap.
+     */
+    private final DirectFloats[][] caches;
+    /** The set holding the last step's present, or -1 before the first step. */
+    private int current = -1;
 
     BatchDecoder(OnnxBundle bundle, BundleManifest.Dims dims) {
         this.b = bundle;
         this.dims = dims;
-        this.rebuilt = new DirectFloats[2 * dims.layers()];
-        for (int i = 0; i < rebuilt.length; i++) rebuilt[i] = new DirectFloats();
+        this.caches = new DirectFloats[2][2 * dims.layers()];
+        for (DirectFloats[] set : caches) for (int i = 0; i < set.length; i++) set[i] = new DirectFloats();
     }
 
     int size() { return rows.size(); }
@@ -90,10 +97,28 @@ final class BatchDecoder implements AutoCloseable {
     /** Feeds one embedding per row ([B, D] in row order) and returns the rows' logits and hidden states. */
     Output step(float[] embeds) {
         int n = rows.size();
+        int heads = dims.heads(), headDim = dims.headDim();
         List<OnnxTensor> created = new ArrayList<>();
         try {
             Map<String, OnnxTensorLike> in = new HashMap<>();
-            int columns = changed ? rebuild(in, created) : reuse(in);
+            int pastSet = changed ? (current < 0 ? 0 : 1 - current) : current;
+            int columns = changed ? rebuild(pastSet) : previousColumns;
+            int presentSet = 1 - pastSet;
+            Map<String, OnnxTensor> pinned = new HashMap<>();
+            for (int layer = 0; layer < dims.layers(); layer++) {
+                for (int k = 0; k < 2; k++) {
+                    String kind = k == 0 ? "key" : "value";
+                    DirectFloats past = caches[pastSet][2 * layer + k], present = caches[presentSet][2 * layer + k];
+                    OnnxTensor p = OnnxTensor.createTensor(b.env, past.take(n * heads * columns * headDim),
+                            new long[] {n, heads, columns, headDim});
+                    created.add(p);
+                    in.put("past_key_values." + layer + "." + kind, p);
+                    OnnxTensor out = OnnxTensor.createTensor(b.env, present.take(n * heads * (columns + 1) * headDim),
+                            new long[] {n, heads, columns + 1, headDim});
+                    created.add(out);
+                    pinned.put("present." + layer + "." + kind, out);
+                }
+            }
             OnnxTensor x = Tensors.floats(b.env, embeds, n, 1, dims.hidden());
             created.add(x);
             in.put("inputs_embeds", x);
@@ -110,13 +135,13 @@ final class BatchDecoder implements AutoCloseable {
             OnnxTensor pt = Tensors.longs(b.env, pos, n, 1);
             created.add(pt);
             in.put("position_ids", pt);
-            OrtSession.Result r = b.decoder.run(in);
-            if (previous != null) previous.close();
-            previous = r;
-            previousColumns = columns + 1;
-            previousRows = List.copyOf(rows);
-            for (Row row : rows) row.length++;
-            return new Output(Tensors.read(r, "logits"), Tensors.read(r, "hidden_states"));
+            try (OrtSession.Result r = b.decoder.run(in, STEP_OUTPUTS, pinned)) {
+                current = presentSet;
+                previousColumns = columns + 1;
+                previousRows = List.copyOf(rows);
+                for (Row row : rows) row.length++;
+                return new Output(Tensors.read(r, "logits"), Tensors.read(r, "hidden_states"));
+            }
         } catch (OrtException e) {
             throw new InferenceException("batched decoder step failed: " + e.getMessage(), e);
         } finally {
@@ -124,57 +149,39 @@ final class BatchDecoder implements AutoCloseable {
         }
     }
 
-    /** Same rows as the last step: its present tensors are this step's past. */
-    private int reuse(Map<String, OnnxTensorLike> in) {
-        for (int i = 0; i < dims.layers(); i++) {
-            for (String kind : new String[] {"key", "value"}) {
-                in.put("past_key_values." + i + "." + kind, (OnnxTensor) previous.get("present." + i + "." + kind).orElseThrow());
-            }
-        }
-        return previousColumns;
-    }
-
-    /** Rows joined or left: copies every row's cache into a new left-padded cache as long as the longest row. */
-    private int rebuild(Map<String, OnnxTensorLike> in, List<OnnxTensor> created) throws OrtException {
+    /**
+     * Rows joined or left: copies every row's cache into set {@code into} as a left-padded cache as long as the longest
+     * row (from the last step's present for rows that stay, from their own prefill for rows that join). Returns its
+     * length.
+     */
+    private int rebuild(int into) {
         int n = rows.size();
         int columns = 0;
         for (Row r : rows) columns = Math.max(columns, r.length);
         Map<Object, Integer> oldIndex = new IdentityHashMap<>();
         for (int i = 0; i < previousRows.size(); i++) oldIndex.put(previousRows.get(i).key, i);
         int heads = dims.heads(), headDim = dims.headDim(), span = columns * headDim;
+        int oldFloats = previousRows.size() * heads * previousColumns * headDim;
         for (int layer = 0; layer < dims.layers(); layer++) {
-            for (String kind : new String[] {"key", "value"}) {
-                String name = "present." + layer + "." + kind;
-                // read in place by ONNX Runtime; the tensor made over it is closed at the end of the step, so the
-                // next rebuild may overwrite it
-                FloatBuffer past = rebuilt[2 * layer + (kind.equals("key") ? 0 : 1)].take(n * heads * span);
-                float[] old = null;
+            for (int k = 0; k < 2; k++) {
+                String kind = k == 0 ? "key" : "value";
+                FloatBuffer past = caches[into][2 * layer + k].take(n * heads * span);
+                FloatBuffer old = current < 0 ? null : caches[current][2 * layer + k].take(oldFloats);
                 for (int i = 0; i < n; i++) {
                     Row r = rows.get(i);
-                    float[] src;
-                    int srcRow, srcColumns;
-                    if (r.joining != null) {
-                        src = r.joining.present(layer, kind);
-                        srcRow = 0;
-                        srcColumns = r.length;
-                    } else {
-                        if (old == null) old = Tensors.read(previous, name);
-                        src = old;
-                        srcRow = oldIndex.get(r.key);
-                        srcColumns = previousColumns;
-                    }
                     int len = r.length * headDim, pad = (columns - r.length) * headDim;
+                    float[] joining = r.joining != null ? r.joining.present(layer, kind) : null;
+                    int srcRow = joining != null ? 0 : oldIndex.get(r.key);
+                    int srcColumns = joining != null ? r.length : previousColumns;
                     for (int h = 0; h < heads; h++) {
                         int from = ((srcRow * heads + h) * srcColumns + srcColumns - r.length) * headDim;
-                        int to = (i * heads + h) * columns * headDim;
+                        int to = (i * heads + h) * span;
                         // the padding is masked out; zero, as a whole batch-1 prefill would not have it at all
                         for (int z = 0; z < pad; z += ZEROS.length) past.put(to + z, ZEROS, 0, Math.min(ZEROS.length, pad - z));
-                        past.put(to + pad, src, from, len);
+                        if (joining != null) past.put(to + pad, joining, from, len);
+                        else past.put(to + pad, old, from, len);
                     }
                 }
-                OnnxTensor t = OnnxTensor.createTensor(b.env, past, new long[] {n, heads, columns, headDim});
-                created.add(t);
-                in.put("past_key_values." + layer + "." + kind, t);
             }
         }
         for (Row r : rows) {
@@ -191,10 +198,7 @@ final class BatchDecoder implements AutoCloseable {
     public void close() {
         for (Row r : rows) if (r.joining != null) r.joining.close();
         rows.clear();
-        if (previous != null) {
-            previous.close();
-            previous = null;
-        }
         previousRows = List.of();
+        current = -1;
     }
 }
