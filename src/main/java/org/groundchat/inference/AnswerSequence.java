@@ -2,8 +2,6 @@ package org.groundchat.inference;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Executor;
 import org.groundchat.inference.GenerationEvents.FinishReason;
 import org.groundchat.inference.GenerationEvents.GenerationResult;
 import org.groundchat.inference.GenerationEvents.MaskEvent;
@@ -60,25 +58,7 @@ final class AnswerSequence {
     /** What was fed last: a token id, {@link #SLOT} or {@link #PROMPT}. */
     private int fed = PROMPT;
     private float[] pendingLogits, pendingSlot;
-    private volatile GenerationResult result;
-    /** Set when the answer has ended (the driver's view; its result may still be in the making on {@link #events}). */
-    private boolean over;
-    /**
-     * Where the listener's callbacks and the mask decoder run, in order. Directly on the driver's thread by default;
-     * a batch hands them to other threads ({@link #runEventsOn}): the next step's input depends on neither.
-     */
-    private Executor events = DIRECT;
-    private static final Executor DIRECT = Runnable::run;
-    private final CompletableFuture<GenerationResult> ended = new CompletableFuture<>();
-    private volatile Throwable eventFailure;
-    /**
-     * Events run elsewhere may lag the decoding by one step, no more: {@link #next()} first waits for the events of
-     * the step before the last. That bounds the work queued behind a slow client, and a cancellation (or failure)
-     * from a listener is seen within two steps, as it was seen at the next step on the driver's own thread.
-     */
-    private final Object eventLock = new Object();
-    private long eventsDone; // guarded by eventLock
-    private long eventsSent, sentAtPreviousNext;
+    private GenerationResult result;
     private long decodeStart;
     private double prefillMs, boxMs, maskMs, pointMs, firstTokenMs = -1;
 
@@ -102,71 +82,13 @@ final class AnswerSequence {
     /** Positions in this sequence's KV cache: what the next fed embedding's position id is. */
     int length() { return length; }
 
-    boolean finished() { return over; }
+    boolean finished() { return result != null; }
 
     /** Whether the caller asked to stop: {@link #next()} then ends the answer. */
     boolean cancelled() { return req.cancellation().isCancelled(); }
 
-    /**
-     * The finished answer: null until {@link #next()} has returned null and, with events run elsewhere, until they
-     * have all run ({@link #ended()}).
-     */
+    /** The finished answer (null until {@link #next()} has returned null). */
     GenerationResult result() { return result; }
-
-    /** Completes with the result once the answer's last event has run, or exceptionally when an event failed. */
-    CompletableFuture<GenerationResult> ended() { return ended; }
-
-    /** Runs the listener's callbacks and the mask decoder on {@code executor}, in order (set before decoding starts). */
-    void runEventsOn(Executor executor) { this.events = executor; }
-
-    /** Ends the answer as failed once the events it has so far have run (at once when they run on the driver). */
-    void fail(Throwable failure) {
-        over = true;
-        if (events == DIRECT) ended.completeExceptionally(failure);
-        else events.execute(() -> ended.completeExceptionally(failure));
-    }
-
-    /**
-     * Runs an event task where events run. On the driver's thread a failure propagates as before; elsewhere it ends
-     * this answer (the driver sees it at the next {@link #next()}) and the answer's later tasks are skipped.
-     */
-    private void emit(Runnable task) {
-        if (events == DIRECT) {
-            task.run();
-            return;
-        }
-        eventsSent++;
-        events.execute(() -> {
-            try {
-                if (eventFailure == null) task.run();
-            } catch (RuntimeException | Error t) {
-                eventFailure = t;
-                ended.completeExceptionally(t);
-            } finally {
-                synchronized (eventLock) {
-                    eventsDone++;
-                    eventLock.notifyAll();
-                }
-            }
-        });
-    }
-
-    /** Waits until the events emitted before the previous {@link #next()} have run (see {@link #eventLock}). */
-    private void awaitEarlierEvents() {
-        long target = sentAtPreviousNext;
-        sentAtPreviousNext = eventsSent;
-        boolean interrupted = false;
-        synchronized (eventLock) {
-            while (eventsDone < target) {
-                try {
-                    eventLock.wait();
-                } catch (InterruptedException e) {
-                    interrupted = true; // decoding is not interruptible; the caller keeps the interrupt
-                }
-            }
-        }
-        if (interrupted) Thread.currentThread().interrupt();
-    }
 
     /** Context positions of the prompt: its ids with the one {@code <image>} id expanded to the image rows. */
     int promptPositions() {
@@ -245,11 +167,7 @@ final class AnswerSequence {
      * then {@link #result()} holds the answer and the listener has had {@code onDone}.
      */
     float[] next() {
-        if (!over && events != DIRECT) awaitEarlierEvents();
-        Throwable failed = eventFailure;
-        if (failed instanceof RuntimeException r) throw r;
-        if (failed instanceof Error e) throw e;
-        if (over) return null;
+        if (result != null) return null;
         if (pendingSlot != null) {
             float[] slot = pendingSlot;
             pendingSlot = null;
@@ -302,24 +220,20 @@ final class AnswerSequence {
         RegionEvent region = new RegionEvent(index, label, px, box, phrase.text(), phrase.start(), phrase.end(),
                 text.length());
         regions.add(region);
-        emit(() -> listener.onRegion(region));
+        listener.onRegion(region);
         delta(text.label("<boxes>", label));
         flushPhrasePoints(index);
-        float[] slot = head.slot();
-        if (req.options().masks()) emit(() -> mask(index, box, slot));
-        return slot;
-    }
-
-    /** Region {@code index}'s mask: the mask decoder on its box and slot embedding, rendered and announced. */
-    private void mask(int index, float[] box, float[] slot) {
-        long tm = System.nanoTime();
-        float[][] out = engine.mask(f, box, slot);
-        MaskRle rle = MaskRenderer.render(out[0], m.dims().maskSize(), box, f.width(), f.height(),
-                m.mask().cropExpand(), m.mask().threshold());
-        MaskEvent me = new MaskEvent(index, rle, out[1][0]);
-        maskMs += GroundingEngine.ms(tm);
-        masks.add(me);
-        listener.onMask(me);
+        if (req.options().masks()) {
+            long tm = System.nanoTime();
+            float[][] out = engine.mask(f, box, head.slot());
+            MaskRle rle = MaskRenderer.render(out[0], m.dims().maskSize(), box, f.width(), f.height(),
+                    m.mask().cropExpand(), m.mask().threshold());
+            MaskEvent me = new MaskEvent(index, rle, out[1][0]);
+            maskMs += GroundingEngine.ms(tm);
+            masks.add(me);
+            listener.onMask(me);
+        }
+        return head.slot();
     }
 
     private void word(String token, HeadOutput head) {
@@ -334,7 +248,7 @@ final class AnswerSequence {
             phrasePoints.add(e);
         } else {
             points.add(e);
-            emit(() -> listener.onWordPoint(e));
+            listener.onWordPoint(e);
         }
     }
 
@@ -342,35 +256,24 @@ final class AnswerSequence {
         for (WordPointEvent e : phrasePoints) {
             WordPointEvent withRegion = new WordPointEvent(e.wordIndex(), e.word(), e.start(), e.end(), e.x(), e.y(), region);
             points.add(withRegion);
-            emit(() -> listener.onWordPoint(withRegion));
+            listener.onWordPoint(withRegion);
         }
         phrasePoints.clear();
     }
 
     private void delta(String s) {
         if (firstTokenMs < 0) firstTokenMs = GroundingEngine.ms(t0);
-        emit(() -> listener.onTextDelta(s));
+        listener.onTextDelta(s);
     }
 
     private float[] finish(FinishReason finish) {
         flushPhrasePoints(-1);
-        over = true;
-        // what the driver owns is read now; masks and their time once the events before this one have run
-        String display = text.display(), modelText = text.modelText();
-        List<RegionEvent> regionList = List.copyOf(regions);
-        List<WordPointEvent> pointList = List.copyOf(points);
-        double decodeMs = GroundingEngine.ms(decodeStart), firstMs = firstTokenMs;
-        int generatedTokens = generated;
-        emit(() -> {
-            double total = GroundingEngine.ms(t0);
-            Timings timings = new Timings(encodeMs, prefillMs, firstMs < 0 ? total : firstMs, decodeMs, boxMs, maskMs,
-                    pointMs, total);
-            GenerationResult r = new GenerationResult(display, modelText, regionList, List.copyOf(masks), pointList,
-                    timings, promptLength, generatedTokens, finish);
-            result = r;
-            listener.onDone(r);
-            ended.complete(r);
-        });
+        double total = GroundingEngine.ms(t0);
+        Timings timings = new Timings(encodeMs, prefillMs, firstTokenMs < 0 ? total : firstTokenMs,
+                GroundingEngine.ms(decodeStart), boxMs, maskMs, pointMs, total);
+        result = new GenerationResult(text.display(), text.modelText(), List.copyOf(regions), List.copyOf(masks),
+                List.copyOf(points), timings, promptLength, generated, finish);
+        listener.onDone(result);
         return null;
     }
 

@@ -6,7 +6,6 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -21,9 +20,8 @@ import org.groundchat.inference.GenerationEvents.GenerationResult;
  * drives the batch (everyone's steps) until its own answer ends, then hands the batch to a caller still waiting.
  * So a lone answer runs entirely on its caller's thread, as before batching, with no hand-over between threads
  * (on a loaded machine each wake-up of another thread costs a scheduler slice). Listener callbacks after
- * {@code onEncoded}, and the mask decoder, run on the engine's event threads, one answer's in order
- * ({@link AnswerSequence#runEventsOn}): the driver is one thread for all answers, and under load it was the limit
- * (the server used 1.3 of 2 cores). Callbacks must not block, and must not call {@code generate}.
+ * {@code onEncoded} run on the driver's thread, which may be another caller's: they must not block, and must not
+ * call {@code generate} (it would wait for itself).
  *
  * <p>Failures stay with their answer: an exception from one answer's routing or listener fails that answer only
  * (its caller gets the exception); a failing head call fails the answers of that image; only a failing decoder call
@@ -32,12 +30,8 @@ import org.groundchat.inference.GenerationEvents.GenerationResult;
 final class DecodeBatcher implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(DecodeBatcher.class.getName());
 
-    /**
-     * An answer handed to the batch, with its prefilled cache and the caller's pending result. {@code left} is set
-     * when it leaves the batch; {@code done} completes once its events (run elsewhere) have run too.
-     */
-    private record Entry(AnswerSequence seq, KvCacheDecoder prefilled, CompletableFuture<GenerationResult> done,
-                         AtomicBoolean left) {}
+    /** An answer handed to the batch, with its prefilled cache and the caller's pending result. */
+    private record Entry(AnswerSequence seq, KvCacheDecoder prefilled, CompletableFuture<GenerationResult> done) {}
 
     private final GroundingEngine engine;
     private final OnnxBundle onnx;
@@ -66,7 +60,7 @@ final class DecodeBatcher implements AutoCloseable {
      * like a batch-1 answer; an interrupt is kept for the caller).
      */
     GenerationResult run(AnswerSequence seq, KvCacheDecoder prefilled) {
-        Entry me = new Entry(seq, prefilled, new CompletableFuture<>(), new AtomicBoolean());
+        Entry me = new Entry(seq, prefilled, new CompletableFuture<>());
         boolean interrupted = false;
         synchronized (this) {
             if (closed) {
@@ -77,16 +71,16 @@ final class DecodeBatcher implements AutoCloseable {
             notifyAll(); // a paused driver counts waiters
         }
         try {
-            while (!me.left.get()) {
+            while (!me.done.isDone()) {
                 synchronized (this) {
-                    while (driving && !me.left.get()) {
+                    while (driving && !me.done.isDone()) {
                         try {
                             wait();
                         } catch (InterruptedException e) {
                             interrupted = true;
                         }
                     }
-                    if (me.left.get()) break;
+                    if (me.done.isDone()) break;
                     driving = true;
                 }
                 try {
@@ -127,10 +121,10 @@ final class DecodeBatcher implements AutoCloseable {
         notifyAll();
     }
 
-    /** Steps the batch until {@code me} has left it; returns whether the thread was interrupted meanwhile. */
+    /** Steps the batch until {@code me} has ended; returns whether the thread was interrupted meanwhile. */
     private boolean drive(Entry me) {
         boolean interrupted = false;
-        while (!me.left.get()) {
+        while (!me.done.isDone()) {
             List<Entry> cancelled;
             synchronized (this) {
                 while (paused && !closed) {
@@ -157,7 +151,7 @@ final class DecodeBatcher implements AutoCloseable {
                 ended |= step();
             } catch (RuntimeException | Error e) { // the decoder call: the whole step's batch fails
                 LOG.log(Level.WARNING, "batched decoder step failed for " + active.size() + " answers", e);
-                for (Entry a : active) end(a, e);
+                for (Entry a : active) a.done.completeExceptionally(e);
                 active.clear();
                 batch.close();
                 batch = new BatchDecoder(onnx, dims);
@@ -174,12 +168,12 @@ final class DecodeBatcher implements AutoCloseable {
 
     /** Ends every answer, running or waiting (guarded by {@code this}, no step in progress). */
     private void failAll(RuntimeException why) {
-        for (Entry a : active) end(a, why);
+        for (Entry a : active) a.done.completeExceptionally(why);
         active.clear();
         batch.close();
         for (Entry e : waiting) {
             e.prefilled.close();
-            end(e, why);
+            e.done.completeExceptionally(why);
         }
         waiting.clear();
     }
@@ -197,14 +191,14 @@ final class DecodeBatcher implements AutoCloseable {
         return out;
     }
 
-    /** Ends a cancelled waiter outside the lock (its listener gets onDone where its events run). */
+    /** Ends a cancelled waiter outside the lock (its listener gets onDone on the driver's thread). */
     private static void endCancelled(Entry e) {
         e.prefilled.close();
         try {
             e.seq.next(); // ends it as cancelled
-            end(e, null);
+            e.done.complete(e.seq.result());
         } catch (RuntimeException | Error t) {
-            end(e, t);
+            e.done.completeExceptionally(t);
         }
     }
 
@@ -260,26 +254,17 @@ final class DecodeBatcher implements AutoCloseable {
                 leave(e, batch, t);
             }
         }
-        return active.removeIf(e -> e.left.get()) || ended;
+        return active.removeIf(e -> e.done.isDone()) || ended;
     }
 
     /** An answer leaves the batch: ended (failure null) or failed; its caller wakes up. */
     private static void leave(Entry e, BatchDecoder batch, Throwable failure) {
         batch.leave(e.seq);
-        end(e, failure);
-    }
-
-    /**
-     * Marks an answer as out of the batch; its caller gets the result, or the failure, once the answer's events
-     * have all run: the caller never hears of the end before the answer's last event.
-     */
-    private static void end(Entry e, Throwable failure) {
-        e.left.set(true);
-        if (failure != null) e.seq.fail(failure); // after the events it had, never before
-        e.seq.ended().whenComplete((r, t) -> {
-            if (t != null) e.done.completeExceptionally(t);
-            else e.done.complete(r);
-        });
+        if (failure == null) {
+            e.done.complete(e.seq.result());
+        } else {
+            e.done.completeExceptionally(failure);
+        }
     }
 
     /** Ends the answers in flight (they fail: the engine is closing); returns once no caller is decoding. */

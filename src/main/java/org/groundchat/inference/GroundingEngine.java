@@ -43,12 +43,6 @@ public final class GroundingEngine implements ChatEngine {
     private final PromptCache promptCache;
     /** Threads that wait for the region captions of dense captioning, so the batch decodes them together. */
     private final ExecutorService captionThreads;
-    /**
-     * Batched answers' listener callbacks and mask decoding ({@link AnswerSequence#runEventsOn}), each answer's in
-     * order: off the batch driver's thread, which steps every answer.
-     */
-    private final ExecutorService eventThreads;
-    private static final int EVENT_THREADS = 2;
 
     private GroundingEngine(BundleManifest manifest, EngineOptions options) {
         this.manifest = manifest;
@@ -78,11 +72,6 @@ public final class GroundingEngine implements ChatEngine {
         this.banned = b.stream().mapToInt(Integer::intValue).toArray();
         this.promptCache = options.promptCacheSize() > 0 ? new PromptCache(options.promptCacheSize()) : null;
         this.batcher = options.maxBatch() > 1 ? new DecodeBatcher(this, onnx, d, options.maxBatch()) : null;
-        this.eventThreads = batcher == null ? null : Executors.newFixedThreadPool(EVENT_THREADS, r -> {
-            Thread t = new Thread(r, "groundchat-answer-events");
-            t.setDaemon(true);
-            return t;
-        });
         this.captionThreads = batcher == null ? null : Executors.newCachedThreadPool(r -> {
             Thread t = new Thread(r, "groundchat-caption");
             t.setDaemon(true);
@@ -203,7 +192,6 @@ public final class GroundingEngine implements ChatEngine {
         PromptBuilder.Prompt p = prompts.build(req.turns(), f.width(), f.height(), Math.min(maxNew, ANSWER_RESERVE));
         AnswerSequence seq = new AnswerSequence(this, f, req, listener, p, maxNew, t0, encodeMs);
         if (batcher == null) return AnswerLoop.run(this, seq);
-        seq.runEventsOn(new SerialExecutor(eventThreads));
         return batcher.run(seq, AnswerLoop.prefill(this, seq));
     }
 
@@ -327,14 +315,6 @@ public final class GroundingEngine implements ChatEngine {
     public void close() {
         if (captionThreads != null) captionThreads.shutdownNow();
         if (batcher != null) batcher.close(); // ends its thread before the sessions it calls go
-        if (eventThreads != null) {
-            eventThreads.shutdown(); // the answers' last events (their failure by the close) still run
-            try {
-                eventThreads.awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
         onnx.close();
     }
 }
