@@ -87,6 +87,8 @@ public class TurnCoordinator {
     @ConfigProperty(name = "groundchat.websocket.reconnect-grace", defaultValue = "10s")
     Duration reconnectGrace;
     static final String STOPPED_BY_SHUTDOWN = "the server stopped before the answer was complete";
+    /** What a client hears of an answer that failed on an unexpected error (the log has the details). */
+    private static final String ANSWER_FAILED = "The answer failed: internal error.";
     /** Set when the server begins to stop: no turn is admitted any more. */
     private volatile boolean stopping;
     private volatile boolean stopped;
@@ -573,7 +575,7 @@ public class TurnCoordinator {
             } else {
                 // nothing was stored (the transaction rolled back); the client still hears the end
                 LOG.error("answer not started", e);
-                reportFailure(turn, "internal_error", "The answer failed: internal error.");
+                reportFailure(turn, "internal_error", ANSWER_FAILED);
             }
             return;
         }
@@ -648,7 +650,7 @@ public class TurnCoordinator {
             endFailed(turn, new PendingEnding(messageId, a.replaces(), partial.toString(),
                             outage ? INTERRUPTED_BY_OUTAGE : "internal error"),
                     outage ? DatabaseOutage.CODE : "internal_error",
-                    outage ? DatabaseOutage.REASON : "The answer failed: internal error.");
+                    outage ? DatabaseOutage.REASON : ANSWER_FAILED);
         }
     }
 

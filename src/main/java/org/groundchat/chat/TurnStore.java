@@ -7,6 +7,7 @@ import jakarta.inject.Inject;
 import jakarta.transaction.Transactional;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -199,7 +200,7 @@ public class TurnStore {
             }
         }
         MessageEntity m = MessageEntity.findById(messageId);
-        List<RegionEntity> stored = new ArrayList<>(); // in number order: the regions' order in the answer
+        List<RegionEntity> stored = new ArrayList<>(); // the regions this answer stores
         m.status = status.stored();
         m.errorReason = reason;
         if (r != null) {
@@ -244,8 +245,9 @@ public class TurnStore {
         ConversationEntity c = ConversationEntity.findById(m.conversationId);
         if (c != null) c.updatedAt = Instant.now();
         RegionEntity.flush();
-        // an answer's regions are all stored here, at its end: what was just persisted is the whole list
-        stored.sort(java.util.Comparator.comparingInt(x -> x.number));
+        // an answer's regions are all stored here, at its end: what was just persisted is the whole list, in the
+        // order a read of them by number would give
+        stored.sort(Comparator.comparingInt(x -> x.number));
         return MessageJson.of(m, stored);
     }
 

@@ -18,10 +18,18 @@ final class DirectFloats {
      * that size. Valid until the next call; what it held before is kept when the buffer did not grow.
      */
     FloatBuffer take(int floats) {
-        if (buffer.capacity() < floats) {
-            int capacity = Math.max(floats, buffer.capacity() + buffer.capacity() / 2);
-            buffer = ByteBuffer.allocateDirect(capacity * Float.BYTES).order(ByteOrder.nativeOrder()).asFloatBuffer();
-        }
+        if (buffer.capacity() < floats) buffer = allocate(Math.max(floats, buffer.capacity() + buffer.capacity() / 2));
         return buffer.slice(0, floats);
+    }
+
+    /** A new direct buffer holding a copy of {@code data}: an input made once and read in place by many calls. */
+    static FloatBuffer copyOf(float[] data) {
+        FloatBuffer b = allocate(data.length);
+        b.put(data).flip();
+        return b;
+    }
+
+    private static FloatBuffer allocate(int floats) {
+        return ByteBuffer.allocateDirect(floats * Float.BYTES).order(ByteOrder.nativeOrder()).asFloatBuffer();
     }
 }

@@ -1,7 +1,5 @@
 package org.groundchat.inference;
 
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 
 /**
@@ -33,15 +31,9 @@ record ImageFeatures(String sha256, int width, int height, float[] imageEmbeds, 
         final FloatBuffer featureMap, boxKeys, pointKeys;
 
         ModelInputs(float[] featureMap, float[] boxKeys, float[] pointKeys) {
-            this.featureMap = direct(featureMap);
-            this.boxKeys = boxKeys == featureMap ? this.featureMap : direct(boxKeys);
-            this.pointKeys = pointKeys == boxKeys ? this.boxKeys : direct(pointKeys);
-        }
-
-        private static FloatBuffer direct(float[] data) {
-            FloatBuffer b = ByteBuffer.allocateDirect(data.length * Float.BYTES).order(ByteOrder.nativeOrder()).asFloatBuffer();
-            b.put(data).flip();
-            return b;
+            this.featureMap = DirectFloats.copyOf(featureMap);
+            this.boxKeys = boxKeys == featureMap ? this.featureMap : DirectFloats.copyOf(boxKeys);
+            this.pointKeys = pointKeys == boxKeys ? this.boxKeys : DirectFloats.copyOf(pointKeys);
         }
     }
 }
