@@ -17,9 +17,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
@@ -55,6 +57,8 @@ public final class LoadBenchmark {
     final AtomicInteger warmupSent = new AtomicInteger();
     final AtomicInteger answered = new AtomicInteger();
     final AtomicInteger maxQueuePosition = new AtomicInteger();
+    /** Events received in the counted seconds, by type: what each answer costs the server to send. */
+    final Map<String, AtomicInteger> eventsByType = new ConcurrentSkipListMap<>();
     /** Turns sent before this moment (System.nanoTime) are warm-up: answered and checked, not timed or counted. */
     volatile long countFrom;
 
@@ -132,6 +136,9 @@ public final class LoadBenchmark {
             out.put("serverCores", Math.round(cpuMs / 1000 / elapsed * 100) / 100.0);
         }
         out.put("maxQueuePosition", b.maxQueuePosition.get());
+        Map<String, Object> perAnswer = new TreeMap<>();
+        b.eventsByType.forEach((type, n) -> perAnswer.put(type, Math.round(n.get() * 10.0 / Math.max(1, b.answered.get())) / 10.0));
+        out.put("eventsPerAnswer", perAnswer);
         Map<String, Integer> err = new LinkedHashMap<>();
         b.errors.forEach((k, v) -> err.put(k, v.get()));
         out.put("errorEvents", err);
@@ -236,6 +243,7 @@ public final class LoadBenchmark {
                 JsonNode e = events.poll(120, TimeUnit.SECONDS);
                 if (e == null) throw new IllegalStateException("no event for 120 s");
                 String type = e.path("type").asText();
+                if (t0 >= countFrom) eventsByType.computeIfAbsent(type, k -> new AtomicInteger()).incrementAndGet();
                 if (type.equals("queued")) maxQueuePosition.accumulateAndGet(e.path("position").asInt(), Math::max);
                 if (type.equals("accepted")) turns++;
                 if (type.equals("done")) {

@@ -78,6 +78,12 @@ public class TurnCoordinator {
     @ConfigProperty(name = "groundchat.limits.queued-answers", defaultValue = "4")
     int answersPerAccount;
     /**
+     * How often waiting turns hear their new place in the queue. Not at every move: with 28 turns waiting, telling
+     * each one at every start was 28 events per answer, more than its words and regions together.
+     */
+    @ConfigProperty(name = "groundchat.inference.queue-position-interval", defaultValue = "1s")
+    Duration positionInterval;
+    /**
      * On SIGTERM: how long running and waiting answers may take to finish before they are stopped and stored failed
      * (a Kubernetes pod's terminationGracePeriodSeconds must be longer).
      */
@@ -98,6 +104,8 @@ public class TurnCoordinator {
     private ThreadPoolExecutor pool;
     /** Renews this replica's claims and ends answers that other replicas left behind ({@link AnswerClaims}). */
     private ScheduledExecutorService leases;
+    /** Tells waiting turns their new places ({@link #announcePositions}). */
+    private ScheduledExecutorService positionUpdates;
     private final Map<UUID, Turn> active = new ConcurrentHashMap<>();
     /** Answers that ended while the database was unavailable, by message id: stored as failed once it returns. */
     private final Map<UUID, PendingEnding> pendingEndings = new ConcurrentHashMap<>();
@@ -127,6 +135,8 @@ public class TurnCoordinator {
         final long queuedAt = System.nanoTime();
         /** Whether the answer's end was counted; only the answer's own thread reads and writes it. */
         boolean metered;
+        /** The place in the queue this turn was last told (0: none), guarded by {@code waiting}. */
+        int announcedPosition;
         /** The account's place this answer holds (null for {@link #whileNoTurn}'s guard); given back as it ends. */
         volatile AnswerSlot slot;
         /** Stopped because the server stops: stored failed, not cancelled. */
@@ -219,6 +229,30 @@ public class TurnCoordinator {
             return t;
         });
         leases.scheduleWithFixedDelay(this::keepLeases, period, period, TimeUnit.MILLISECONDS);
+        long positions = Math.max(10, positionInterval.toMillis());
+        // its own thread: keepLeases may wait seconds on a database that is away
+        positionUpdates = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "groundchat-queue-positions");
+            t.setDaemon(true);
+            return t;
+        });
+        positionUpdates.scheduleWithFixedDelay(this::announcePositions, positions, positions, TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * Tells each waiting turn whose place moved since it last heard its new place. Under the {@code waiting} lock, so
+     * a turn that leaves the queue cannot be told a place after its {@code started} (sending only queues the event).
+     */
+    void announcePositions() {
+        synchronized (waiting) {
+            for (int i = 0; i < waiting.size(); i++) {
+                Turn w = waiting.get(i);
+                if (w.announcedPosition > 0 && w.announcedPosition != i + 1) {
+                    w.announcedPosition = i + 1;
+                    w.sink.send("queued", w.id, Map.of("position", i + 1));
+                }
+            }
+        }
     }
 
     /**
@@ -277,6 +311,7 @@ public class TurnCoordinator {
             Thread.currentThread().interrupt();
         } finally {
             if (leases != null) leases.shutdownNow();
+            if (positionUpdates != null) positionUpdates.shutdownNow();
         }
     }
 
@@ -505,7 +540,20 @@ public class TurnCoordinator {
         if (slot != null) slot.release();
     }
 
-    private int queued() {
+    /** Runs a task on an answer worker, ahead of waiting turns (a test occupies the workers to hold turns queued). */
+    void runOnWorker(Runnable task) {
+        pool.execute(task);
+    }
+
+    /** Turns stored and in line for a worker, each told its place (tests). */
+    int inLine() {
+        synchronized (waiting) {
+            return waiting.size();
+        }
+    }
+
+    /** Turns admitted and not yet started (the queue gauge; tests). */
+    int queued() {
         synchronized (waiting) {
             return admitted;
         }
@@ -539,20 +587,18 @@ public class TurnCoordinator {
     }
 
     private void enqueue(Turn turn, TurnStore.Accepted a, GenerationOptions options) {
-        int position;
         synchronized (waiting) {
             waiting.add(turn);
-            position = waiting.size() - Math.max(0, workers - pool.getActiveCount());
+            int position = waiting.size() - Math.max(0, workers - pool.getActiveCount());
+            if (position > 0) {
+                turn.announcedPosition = position;
+                turn.sink.send("queued", turn.id, Map.of("position", position));
+            }
         }
-        if (position > 0) turn.sink.send("queued", turn.id, Map.of("position", position));
         pool.execute(() -> {
             synchronized (waiting) {
-                waiting.remove(turn);
+                waiting.remove(turn); // the others' new places go out with the next announcePositions
                 admitted--;
-                for (int i = 0; i < waiting.size(); i++) {
-                    Turn w = waiting.get(i);
-                    w.sink.send("queued", w.id, Map.of("position", i + 1));
-                }
             }
             try {
                 answer(turn, a, options);
