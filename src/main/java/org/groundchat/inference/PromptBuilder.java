@@ -37,14 +37,22 @@ final class PromptBuilder {
             }
         }
         int base = turns.get(0).role() == PromptTurn.Role.USER ? 0 : 1;
+        // each turn is encoded and checked once; the prompt's length from any first turn is then a sum, so a long
+        // conversation costs one pass, not one layout per block of dropped exchanges
+        int[][] text = new int[turns.size()][];
+        for (int t = base; t < turns.size(); t++) text[t] = checkedText(turns.get(t), width, height);
+        int[] idsFrom = new int[turns.size() + 1]; // ids of the turns from t on, <image> not counted
+        for (int t = turns.size() - 1; t >= base; t--) {
+            boolean user = turns.get(t).role() == PromptTurn.Role.USER;
+            idsFrom[t] = idsFrom[t + 1] + text[t].length + (user ? 3 : 1); // <user> text <end> <assistant> | text <end>
+        }
         // Older exchanges are dropped DROP_EXCHANGES at a time, so the next turns keep the same start (their prompts
         // extend this one and are prefilled from the prompt cache) until the context is full again, as llama.cpp's
         // context shift does. Only when a whole block would take the new question too are exchanges dropped one by one.
         int first = base;
         while (true) {
-            Prompt p = layout(turns.subList(first, turns.size()), width, height, first);
-            int length = positions(p.ids().length);
-            if (fits(length, reserveForAnswer)) return p;
+            int length = positions(idsFrom[first] + 1); // the first turn kept is a user turn: it holds <image>
+            if (fits(length, reserveForAnswer)) return layout(turns, text, first, width, height);
             if (first + 2 >= turns.size()) {
                 throw new InferenceException("The message is too long: " + length + " prompt positions, the model's context is "
                         + maxSeq + " including " + reserveForAnswer + " for the answer.");
@@ -71,12 +79,34 @@ final class PromptBuilder {
         return positions + reserveForAnswer <= maxSeq;
     }
 
-    private Prompt layout(List<PromptTurn> turns, int width, int height, int dropped) {
+    /** A turn's token ids, after the checks of its slots (one box each, inside the image) and of {@code <image>}. */
+    private int[] checkedText(PromptTurn turn, int width, int height) {
+        boolean user = turn.role() == PromptTurn.Role.USER;
+        int[] textIds = tok.encode(turn.modelText());
+        int slots = 0;
+        for (int id : textIds) if (id == sp.boxes()) slots++;
+        if (slots != turn.slotBoxes().size()) {
+            throw new InferenceException((user ? "The user" : "An earlier answer") + " text has " + slots
+                    + " region slot(s) but " + turn.slotBoxes().size() + " box(es) were given.");
+        }
+        int k = 0;
+        for (int id : textIds) {
+            if (id == sp.image()) throw new InferenceException("Text may not contain the <image> token.");
+            if (id == sp.boxes()) {
+                PixelBox b = turn.slotBoxes().get(k++);
+                BoxGeometry.requireInside(b, width, height, user ? "Region " + k : "Stored region");
+            }
+        }
+        return textIds;
+    }
+
+    /** The prompt of the turns from {@code first} on (a user turn), each turn's ids checked already. */
+    private Prompt layout(List<PromptTurn> turns, int[][] text, int first, int width, int height) {
         List<Integer> ids = new ArrayList<>();
         List<Integer> slotPos = new ArrayList<>();
         List<float[]> slotBoxes = new ArrayList<>();
         int imagePos = -1;
-        for (int t = 0; t < turns.size(); t++) {
+        for (int t = first; t < turns.size(); t++) {
             PromptTurn turn = turns.get(t);
             boolean user = turn.role() == PromptTurn.Role.USER;
             if (user) {
@@ -86,31 +116,17 @@ final class PromptBuilder {
                     ids.add(sp.image());
                 }
             }
-            int[] textIds = tok.encode(turn.modelText());
-            int slots = 0;
-            for (int id : textIds) if (id == sp.boxes()) slots++;
-            if (slots != turn.slotBoxes().size()) {
-                throw new InferenceException((user ? "The user" : "An earlier answer") + " text has " + slots
-                        + " region slot(s) but " + turn.slotBoxes().size() + " box(es) were given.");
-            }
             int k = 0;
-            for (int id : textIds) {
-                if (id == sp.image()) throw new InferenceException("Text may not contain the <image> token.");
+            for (int id : text[t]) {
                 if (id == sp.boxes()) {
-                    PixelBox b = turn.slotBoxes().get(k++);
-                    BoxGeometry.requireInside(b, width, height, user ? "Region " + k : "Stored region");
                     slotPos.add(ids.size());
-                    slotBoxes.add(BoxGeometry.toNormalized(b, width, height));
+                    slotBoxes.add(BoxGeometry.toNormalized(turn.slotBoxes().get(k++), width, height));
                 }
                 ids.add(id);
             }
-            if (user) {
-                ids.add(sp.end());
-                ids.add(sp.assistant());
-            } else {
-                ids.add(sp.end());
-            }
+            ids.add(sp.end());
+            if (user) ids.add(sp.assistant());
         }
-        return new Prompt(ids.stream().mapToInt(Integer::intValue).toArray(), slotPos, slotBoxes, imagePos, dropped);
+        return new Prompt(ids.stream().mapToInt(Integer::intValue).toArray(), slotPos, slotBoxes, imagePos, first);
     }
 }

@@ -1,5 +1,6 @@
 package org.groundchat.inference;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
@@ -15,7 +16,8 @@ class PromptDroppingTest {
     @Test
     void aFullContextDropsABlockAndTheNextTurnsExtendTheSamePrompt() {
         BundleManifest m = BundleManifest.load(Path.of("models/default"));
-        PromptBuilder builder = new PromptBuilder(WordLevelTokenizer.load(m.file("tokenizer")), m);
+        WordLevelTokenizer tokenizer = WordLevelTokenizer.load(m.file("tokenizer"));
+        PromptBuilder builder = new PromptBuilder(tokenizer, m);
         List<PromptTurn> turns = new ArrayList<>();
         PromptBuilder.Prompt previous = null;
         int turnCount = 40, startsMoved = 0;
@@ -27,6 +29,15 @@ class PromptDroppingTest {
             PromptBuilder.Prompt p = builder.build(turns, 320, 240, GroundingEngine.ANSWER_RESERVE);
             int positions = p.ids().length - 1 + m.dims().imageTokens();
             assertTrue(positions + GroundingEngine.ANSWER_RESERVE <= m.dims().maxSeq(), "turn " + t + " fits");
+            if (p.droppedTurns() > 0) { // the fewest drops that fit: the rule's previous start did not
+                int before = previousStart(p.droppedTurns(), turns.size());
+                int longer = p.ids().length; // the prompt from that start: these ids plus the turns in between
+                for (PromptTurn between : turns.subList(before, p.droppedTurns())) {
+                    longer += tokenizer.encode(between.modelText()).length + (between.role() == PromptTurn.Role.USER ? 3 : 1);
+                }
+                assertTrue(longer - 1 + m.dims().imageTokens() + GroundingEngine.ANSWER_RESERVE > m.dims().maxSeq(),
+                        "turn " + t + ": kept from " + before + " it would have fit");
+            }
             if (previous != null && !startsWith(p.ids(), previous.ids())) startsMoved++;
             previous = p;
             turns.add(PromptTurn.assistant("the large red circle is left of the small blue square .", List.of()));
@@ -36,6 +47,17 @@ class PromptDroppingTest {
         assertTrue(PromptBuilder.DROP_EXCHANGES >= 3, "several exchanges at once");
         assertTrue(startsMoved <= turnCount / 3 + 1,
                 startsMoved + " of " + turnCount + " turns did not extend the previous prompt");
+    }
+
+    /** The start tried before {@code start} by the dropping rule (blocks of DROP_EXCHANGES, then one by one). */
+    private static int previousStart(int start, int turns) {
+        int first = 0, before = 0;
+        while (first < start) {
+            before = first;
+            first += first + 2 * PromptBuilder.DROP_EXCHANGES < turns ? 2 * PromptBuilder.DROP_EXCHANGES : 2;
+        }
+        assertEquals(start, first, "a start the rule gives");
+        return before;
     }
 
     private static boolean startsWith(int[] ids, int[] prefix) {
