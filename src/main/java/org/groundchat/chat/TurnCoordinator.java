@@ -339,9 +339,11 @@ public class TurnCoordinator {
         List<PixelBox> drawn = parseRegions(req.regions());
         GenerationOptions options = options(req.options());
         UUID imageId = req.imageId() == null || req.imageId().isBlank() ? null : Ids.parse(req.imageId(), "image");
-        Turn turn = reserve(conversationId, account, sink, slot);
+        Turn turn = reserve(conversationId, account, sink, slot, false);
         try {
-            TurnStore.Accepted a = store.storeUserTurn(conversationId, account, text, imageId, drawn);
+            TurnStore.Accepted a = store.claimAndStoreUserTurn(turn.turnId, conversationId, account, text, imageId, drawn);
+            if (a == null) throw ChatException.conflict("turn_in_progress", BUSY);
+            claimed(turn);
             turn.sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage()));
             enqueue(turn, a, options);
             return turn;
@@ -353,7 +355,7 @@ public class TurnCoordinator {
 
     /** Replaces the last answer of the conversation with a new one; it counts against the account's answers. */
     public Turn regenerate(UUID conversationId, UUID account, TurnSink sink) {
-        Turn turn = reserve(conversationId, account, sink, null);
+        Turn turn = reserve(conversationId, account, sink, null, true);
         try {
             TurnStore.Accepted a = store.answerToRegenerate(conversationId);
             turn.sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage(), "regenerate", true));
@@ -486,8 +488,10 @@ public class TurnCoordinator {
     /**
      * Admits a turn: the conversation's one answer (409 turn_in_progress), then the account's place for an answer
      * (429 rate_limited; {@code held} when the caller took it already), then the server's queue (503 server_busy).
+     * With {@code claim}, the conversation's claim across replicas too; without, the caller claims it in the
+     * transaction that stores the turn.
      */
-    private Turn reserve(UUID conversationId, UUID account, TurnSink sink, AnswerSlot held) {
+    private Turn reserve(UUID conversationId, UUID account, TurnSink sink, AnswerSlot held, boolean claim) {
         if (stopping) throw serverStopping();
         Turn turn = new Turn(conversationId, sink);
         if (active.putIfAbsent(conversationId, turn) != null) {
@@ -500,7 +504,7 @@ public class TurnCoordinator {
             slot = held != null ? held : holdAnswerSlot(account);
             admit();
             queued = true;
-            claim(turn, "An answer is still being generated in this conversation; wait for it or cancel it first.");
+            if (claim) claim(turn, BUSY);
         } catch (RuntimeException | Error e) {
             if (queued) leaveQueue();
             if (held == null && slot != null) slot.release();
@@ -520,9 +524,16 @@ public class TurnCoordinator {
      */
     private void claim(Turn turn, String busyReason) {
         if (!claims.claim(turn.conversationId, turn.turnId)) throw ChatException.conflict("turn_in_progress", busyReason);
+        claimed(turn);
+    }
+
+    /** The turn's claim is committed: renewed from now on, and given back when the turn ends. */
+    private static void claimed(Turn turn) {
         turn.claimedAt = System.nanoTime();
         turn.claimed.set(true);
     }
+
+    private static final String BUSY = "An answer is still being generated in this conversation; wait for it or cancel it first.";
 
     /** Gives the conversation's claim back (once); a claim that cannot be deleted now runs out with its lease. */
     private void releaseClaim(Turn turn) {
@@ -773,8 +784,20 @@ public class TurnCoordinator {
     private void finish(Turn turn, UUID messageId, UUID replaces, AnswerStatus status, GenerationResult r, String partial,
                         String reason, int first, double queueMs) {
         Map<String, Object> timings = r == null ? Map.of("queueMs", queueMs) : EventJson.timings(r.timings(), queueMs);
-        MessageJson stored = store.finishAnswer(messageId, replaces, status, r, partial,
-                status == AnswerStatus.COMPLETE ? null : reason, first, timings);
+        MessageJson stored;
+        // given back with the answer's end; not renewed meanwhile (a renewal would find it gone and call it lost)
+        if (turn.claimed.compareAndSet(true, false)) {
+            try {
+                stored = store.finishAnswerAndRelease(turn.turnId, turn.conversationId, messageId, replaces, status, r,
+                        partial, status == AnswerStatus.COMPLETE ? null : reason, first, timings);
+            } catch (RuntimeException | Error e) {
+                turn.claimed.set(true); // rolled back: still held, given back on its own (release)
+                throw e;
+            }
+        } else {
+            stored = store.finishAnswer(messageId, replaces, status, r, partial,
+                    status == AnswerStatus.COMPLETE ? null : reason, first, timings);
+        }
         release(turn);
         ended(turn, status, r);
         if (status == AnswerStatus.COMPLETE) {

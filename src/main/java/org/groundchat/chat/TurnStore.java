@@ -38,15 +38,22 @@ public class TurnStore {
     ConversationService conversations;
     @Inject
     ChatEngine engine;
+    @Inject
+    AnswerClaims claims;
 
     /** What a validated, stored user turn needs for generation. */
     /** replaces: the answer a regenerate will replace once the new one completes (null for a new turn). */
     public record Accepted(UUID conversationId, UUID userMessageId, UUID imageId, MessageJson userMessage, UUID replaces) {}
 
-    /** Validates and stores a user turn with its drawn regions (numbered now). Nothing is stored on a bad turn. */
+    /**
+     * Claims the conversation for the turn ({@link AnswerClaims}; false: another replica's answer holds it, nothing is
+     * stored), then validates and stores the user turn with its drawn regions (numbered now), in one transaction.
+     * Nothing is stored on a bad turn, and the claim is then not taken either.
+     */
     @Transactional
-    public Accepted storeUserTurn(UUID conversationId, UUID account, String text, UUID requestedImage,
-                                  List<PixelBox> drawn) {
+    public Accepted claimAndStoreUserTurn(UUID turnId, UUID conversationId, UUID account, String text, UUID requestedImage,
+                                          List<PixelBox> drawn) {
+        if (!claims.claimInTransaction(conversationId, turnId)) return null;
         return storeUserTurn(conversationId, account, text, requestedImage, drawn, false);
     }
 
@@ -187,6 +194,24 @@ public class TurnStore {
     @Transactional
     public MessageJson finishAnswer(UUID messageId, UUID replaces, AnswerStatus status, GenerationResult r, String partialText,
                                     String reason, int firstNumber, Map<String, Object> timings) {
+        return finish(messageId, replaces, status, r, partialText, reason, firstNumber, timings);
+    }
+
+    /**
+     * {@link #finishAnswer}, and the turn's claim on the conversation given back in the same transaction: the answer's
+     * end and the conversation's release commit together (one commit, not two).
+     */
+    @Transactional
+    public MessageJson finishAnswerAndRelease(UUID turnId, UUID conversationId, UUID messageId, UUID replaces,
+                                              AnswerStatus status, GenerationResult r, String partialText, String reason,
+                                              int firstNumber, Map<String, Object> timings) {
+        MessageJson stored = finish(messageId, replaces, status, r, partialText, reason, firstNumber, timings);
+        claims.release(conversationId, turnId);
+        return stored;
+    }
+
+    private MessageJson finish(UUID messageId, UUID replaces, AnswerStatus status, GenerationResult r, String partialText,
+                               String reason, int firstNumber, Map<String, Object> timings) {
         if (replaces != null) {
             MessageEntity old = MessageEntity.findById(replaces);
             if (status != AnswerStatus.COMPLETE && old != null) {
@@ -256,7 +281,7 @@ public class TurnStore {
     public void failIfStreaming(UUID messageId, UUID replaces, String partialText, String reason) {
         MessageEntity m = MessageEntity.findById(messageId);
         if (m == null || !MessageEntity.STREAMING.equals(m.status)) return;
-        finishAnswer(messageId, replaces, AnswerStatus.FAILED, null, partialText, reason, 0, null);
+        finish(messageId, replaces, AnswerStatus.FAILED, null, partialText, reason, 0, null);
     }
 
     /**

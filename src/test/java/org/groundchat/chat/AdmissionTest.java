@@ -53,7 +53,11 @@ class AdmissionTest {
     int workers;
 
     private final ObjectMapper json = new ObjectMapper();
-    private final HttpClient http = HttpClient.newHttpClient();
+    /**
+     * HTTP/1.1: a connection per request, as separate clients have. Over one HTTP/2 connection the request bodies
+     * share its flow-control window and arrive one after another, so a burst was no longer a burst.
+     */
+    private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
 
     /** A streamed "describe the image ." of the 8-object scene: the longest answer, so turns wait behind it. */
     private CompletableFuture<HttpResponse<String>> describe() throws Exception {
