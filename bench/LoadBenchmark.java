@@ -17,16 +17,16 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -57,6 +57,8 @@ public final class LoadBenchmark {
     final AtomicInteger warmupSent = new AtomicInteger();
     final AtomicInteger answered = new AtomicInteger();
     final AtomicInteger maxQueuePosition = new AtomicInteger();
+    /** The events that end a turn. */
+    static final Set<String> FINAL = Set.of("done", "cancelled", "error");
     /** Events received in the counted seconds, by type: what each answer costs the server to send. */
     final Map<String, AtomicInteger> eventsByType = new ConcurrentSkipListMap<>();
     /** Turns sent before this moment (System.nanoTime) are warm-up: answered and checked, not timed or counted. */
@@ -211,10 +213,13 @@ public final class LoadBenchmark {
         final String conversationId;
         final String imageId;
         final Random random;
-        final BlockingQueue<JsonNode> events = new LinkedBlockingQueue<>();
         final StringBuilder partial = new StringBuilder();
         WebSocket ws;
-        int turns;
+        /** Answers the server accepted (its "accepted" events); read after the session's last turn. */
+        volatile int turns;
+        /** The turn waiting for its final event, and when it was sent (System.nanoTime). */
+        volatile CompletableFuture<JsonNode> pending;
+        volatile long sentAt;
 
         Session(int index, String conversationId, String imageId) {
             this.index = index;
@@ -233,32 +238,56 @@ public final class LoadBenchmark {
                     .get(30, TimeUnit.SECONDS);
         }
 
-        /** One turn: send, then read events until its final one. */
+        /**
+         * One turn: send, then wait for its final event. The other events are counted where they arrive (onText), not
+         * handed to this thread: the client shares the server's two cores, and a thread wake-up per event cost it more
+         * than reading the events.
+         */
         void turn(String text) throws Exception {
             long t0 = System.nanoTime();
+            CompletableFuture<JsonNode> end = new CompletableFuture<>();
+            sentAt = t0;
+            pending = end;
             String frame = JSON.writeValueAsString(Map.of("type", "user_turn", "text", text, "imageId", imageId));
             ws.sendText(frame, true).get(30, TimeUnit.SECONDS);
             (t0 >= countFrom ? sent : warmupSent).incrementAndGet();
-            while (true) {
-                JsonNode e = events.poll(120, TimeUnit.SECONDS);
-                if (e == null) throw new IllegalStateException("no event for 120 s");
-                String type = e.path("type").asText();
-                if (t0 >= countFrom) eventsByType.computeIfAbsent(type, k -> new AtomicInteger()).incrementAndGet();
-                if (type.equals("queued")) maxQueuePosition.accumulateAndGet(e.path("position").asInt(), Math::max);
-                if (type.equals("accepted")) turns++;
-                if (type.equals("done")) {
-                    if (t0 >= countFrom) {
-                        latenciesMs.add((System.nanoTime() - t0) / 1e6);
-                        answered.incrementAndGet();
-                    }
-                    return;
-                }
-                if (type.equals("cancelled") || type.equals("error")) {
-                    String code = type.equals("error") ? e.path("code").asText() : "cancelled";
-                    errors.computeIfAbsent(code, k -> new AtomicInteger()).incrementAndGet();
-                    return;
-                }
+            JsonNode e;
+            try {
+                e = end.get(120, TimeUnit.SECONDS);
+            } catch (TimeoutException timeout) {
+                throw new IllegalStateException("no final event for 120 s");
             }
+            String type = e.path("type").asText();
+            if (type.equals("done")) {
+                if (t0 >= countFrom) {
+                    latenciesMs.add((System.nanoTime() - t0) / 1e6);
+                    answered.incrementAndGet();
+                }
+                return;
+            }
+            String code = type.equals("error") ? e.path("code").asText() : "cancelled";
+            errors.computeIfAbsent(code, k -> new AtomicInteger()).incrementAndGet();
+        }
+
+        /** One whole event: counted by type; its JSON is read only where the client needs a field of it. */
+        void event(String text) {
+            // the server writes "type" first; anything else is read in full
+            String type = text.startsWith("{\"type\":\"") ? text.substring(9, text.indexOf('"', 9)) : null;
+            JsonNode e = null;
+            if (type == null || FINAL.contains(type) || type.equals("queued")) {
+                try {
+                    e = JSON.readTree(text);
+                } catch (Exception bad) {
+                    errors.computeIfAbsent("client:bad_json", k -> new AtomicInteger()).incrementAndGet();
+                    return;
+                }
+                type = e.path("type").asText();
+            }
+            if (sentAt >= countFrom) eventsByType.computeIfAbsent(type, k -> new AtomicInteger()).incrementAndGet();
+            if (type.equals("queued")) maxQueuePosition.accumulateAndGet(e.path("position").asInt(), Math::max);
+            if (type.equals("accepted")) turns++;
+            CompletableFuture<JsonNode> end = pending;
+            if (FINAL.contains(type) && end != null) end.complete(e);
         }
 
         void close() {
@@ -269,11 +298,7 @@ public final class LoadBenchmark {
         public CompletionStage<?> onText(WebSocket webSocket, CharSequence data, boolean last) {
             partial.append(data);
             if (last) {
-                try {
-                    events.add(JSON.readTree(partial.toString()));
-                } catch (Exception e) {
-                    errors.computeIfAbsent("client:bad_json", k -> new AtomicInteger()).incrementAndGet();
-                }
+                event(partial.toString());
                 partial.setLength(0);
             }
             webSocket.request(1);
