@@ -135,7 +135,7 @@ public class TurnCoordinator {
         final long queuedAt = System.nanoTime();
         /** Whether the answer's end was counted; only the answer's own thread reads and writes it. */
         boolean metered;
-        /** The place in the queue this turn was last told (0: none), guarded by {@code waiting}. */
+        /** The place in the queue this turn was last told (MAX_VALUE: none yet), guarded by {@code waiting}. */
         int announcedPosition;
         /** The account's place this answer holds (null for {@link #whileNoTurn}'s guard); given back as it ends. */
         volatile AnswerSlot slot;
@@ -247,9 +247,15 @@ public class TurnCoordinator {
         synchronized (waiting) {
             for (int i = 0; i < waiting.size(); i++) {
                 Turn w = waiting.get(i);
-                if (w.announcedPosition > 0 && w.announcedPosition != i + 1) {
+                // only up: the first place counts idle workers, which this index does not (a worker about to take
+                // the turn ahead), so it could otherwise tell 1 and then 2
+                if (w.announcedPosition > i + 1) {
                     w.announcedPosition = i + 1;
-                    w.sink.send("queued", w.id, Map.of("position", i + 1));
+                    try {
+                        w.sink.send("queued", w.id, Map.of("position", i + 1));
+                    } catch (RuntimeException e) { // one broken sink must not end the announcements for all
+                        LOG.warnf("queue place not sent: %s", e.getMessage());
+                    }
                 }
             }
         }
@@ -344,6 +350,7 @@ public class TurnCoordinator {
             TurnStore.Accepted a = store.claimAndStoreUserTurn(turn.turnId, conversationId, account, text, imageId, drawn);
             if (a == null) throw ChatException.conflict("turn_in_progress", BUSY);
             claimed(turn);
+            fanOut(turn);
             turn.sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage()));
             enqueue(turn, a, options);
             return turn;
@@ -513,9 +520,16 @@ public class TurnCoordinator {
         }
         slot.takenOver = true;
         turn.slot = slot;
-        // admitted: from now on its events go to every socket of the conversation (and it can be resumed)
-        turn.sink = events.fanOut(conversationId, sink);
+        if (claim) fanOut(turn);
         return turn;
+    }
+
+    /**
+     * Admitted and claimed: from now on its events go to every socket of the conversation (and it can be resumed).
+     * Not before the claim: a resume meanwhile would hear of a turn that another replica's answer may still refuse.
+     */
+    private void fanOut(Turn turn) {
+        turn.sink = events.fanOut(turn.conversationId, turn.origin);
     }
 
     /**
@@ -604,6 +618,8 @@ public class TurnCoordinator {
             if (position > 0) {
                 turn.announcedPosition = position;
                 turn.sink.send("queued", turn.id, Map.of("position", position));
+            } else {
+                turn.announcedPosition = Integer.MAX_VALUE; // an idle worker takes it; if it still waits, say where
             }
         }
         pool.execute(() -> {
@@ -791,7 +807,7 @@ public class TurnCoordinator {
                 stored = store.finishAnswerAndRelease(turn.turnId, turn.conversationId, messageId, replaces, status, r,
                         partial, status == AnswerStatus.COMPLETE ? null : reason, first, timings);
             } catch (RuntimeException | Error e) {
-                turn.claimed.set(true); // rolled back: still held, given back on its own (release)
+                claimed(turn); // rolled back: still held (as of now, for the lease check), given back on its own
                 throw e;
             }
         } else {

@@ -23,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.junit.jupiter.api.Test;
 
@@ -95,9 +96,11 @@ class AdmissionTest {
     @Test
     void waitingTurnsHearTheirNewPlaceOnlyWhenItIsAnnounced() throws Exception {
         CountDownLatch[] blockers = new CountDownLatch[workers];
+        CountDownLatch busy = new CountDownLatch(workers);
         for (int i = 0; i < workers; i++) { // every worker busy: the turns below wait in the queue
             CountDownLatch latch = blockers[i] = new CountDownLatch(1);
             coordinator.runOnWorker(() -> {
+                busy.countDown();
                 try {
                     latch.await();
                 } catch (InterruptedException e) {
@@ -107,6 +110,7 @@ class AdmissionTest {
         }
         List<CompletableFuture<HttpResponse<String>>> turns = new ArrayList<>();
         try {
+            assertTrue(busy.await(60, TimeUnit.SECONDS), "the workers are taken");
             for (int i = 1; i <= LIMIT; i++) { // the queue, in order
                 turns.add(describe());
                 awaitInLine(i);
