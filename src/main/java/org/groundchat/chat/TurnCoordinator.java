@@ -345,7 +345,7 @@ public class TurnCoordinator {
         List<PixelBox> drawn = parseRegions(req.regions());
         GenerationOptions options = options(req.options());
         UUID imageId = req.imageId() == null || req.imageId().isBlank() ? null : Ids.parse(req.imageId(), "image");
-        Turn turn = reserve(conversationId, account, sink, slot, false);
+        Turn turn = reserve(conversationId, account, sink, slot);
         try {
             TurnStore.Accepted a = store.claimAndStoreUserTurn(turn.turnId, conversationId, account, text, imageId, drawn);
             if (a == null) throw ChatException.conflict("turn_in_progress", BUSY);
@@ -362,8 +362,10 @@ public class TurnCoordinator {
 
     /** Replaces the last answer of the conversation with a new one; it counts against the account's answers. */
     public Turn regenerate(UUID conversationId, UUID account, TurnSink sink) {
-        Turn turn = reserve(conversationId, account, sink, null, true);
+        Turn turn = reserve(conversationId, account, sink, null);
         try {
+            claim(turn, BUSY);
+            fanOut(turn);
             TurnStore.Accepted a = store.answerToRegenerate(conversationId);
             turn.sink.send("accepted", turn.id, Map.of("userMessage", a.userMessage(), "regenerate", true));
             enqueue(turn, a, GenerationOptions.greedy());
@@ -495,32 +497,24 @@ public class TurnCoordinator {
     /**
      * Admits a turn: the conversation's one answer (409 turn_in_progress), then the account's place for an answer
      * (429 rate_limited; {@code held} when the caller took it already), then the server's queue (503 server_busy).
-     * With {@code claim}, the conversation's claim across replicas too; without, the caller claims it in the
-     * transaction that stores the turn.
+     * The caller then claims the conversation across replicas (a user turn in the transaction that stores it) and
+     * fans the turn's events out; a failure there gives everything back with {@link #unreserve}.
      */
-    private Turn reserve(UUID conversationId, UUID account, TurnSink sink, AnswerSlot held, boolean claim) {
+    private Turn reserve(UUID conversationId, UUID account, TurnSink sink, AnswerSlot held) {
         if (stopping) throw serverStopping();
         Turn turn = new Turn(conversationId, sink);
-        if (active.putIfAbsent(conversationId, turn) != null) {
-            throw ChatException.conflict("turn_in_progress", "An answer is still being generated in this conversation; "
-                    + "wait for it or cancel it first.");
-        }
+        if (active.putIfAbsent(conversationId, turn) != null) throw ChatException.conflict("turn_in_progress", BUSY);
         AnswerSlot slot = null;
-        boolean queued = false;
         try {
             slot = held != null ? held : holdAnswerSlot(account);
             admit();
-            queued = true;
-            if (claim) claim(turn, BUSY);
         } catch (RuntimeException | Error e) {
-            if (queued) leaveQueue();
             if (held == null && slot != null) slot.release();
             active.remove(conversationId, turn);
             throw e;
         }
         slot.takenOver = true;
         turn.slot = slot;
-        if (claim) fanOut(turn);
         return turn;
     }
 
