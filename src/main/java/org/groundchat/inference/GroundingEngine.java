@@ -125,7 +125,7 @@ public final class GroundingEngine implements ChatEngine {
     }
 
     private ImageFeatures featuresFor(String sha, byte[] imageBytes) {
-        return cache.get(sha, () -> encode(ImageDecoder.decode(imageBytes, options.maxImagePixels())));
+        return cache.get(sha, () -> encode(ImageDecoder.decode(imageBytes, options.maxImagePixels(), sha)));
     }
 
     /** The image's SHA-256 (its cache key), after the size checks every use of an image starts with. */

@@ -1,6 +1,9 @@
 package org.groundchat.inference;
 
 import java.awt.image.BufferedImage;
+import java.awt.image.DataBufferInt;
+import java.awt.image.Raster;
+import java.awt.image.SinglePixelPackedSampleModel;
 
 /**
  * Builds the vision encoder input exactly as the training code does: pad right/bottom to a square of side
@@ -29,7 +32,7 @@ public final class ImagePreprocessor {
         int w = image.getWidth(), h = image.getHeight();
         int side = Math.max(w, h);
         int s = spec.size();
-        int[] rgb = image.getRGB(0, 0, w, h, null, 0, w);
+        int[] rgb = rgbPixels(image);
         // torch computes the scale as input/output in float; source index = scale*(dst+0.5)-0.5, clamped at 0
         float scale = (float) side / s;
         int[] i0 = new int[s], i1 = new int[s];
@@ -64,6 +67,22 @@ public final class ImagePreprocessor {
             }
         }
         return out;
+    }
+
+    /**
+     * The image's pixels as 0xRRGGBB ints, row by row: an ImageDecoder image's own array, read in place; getRGB's copy
+     * of any other image (the same values in the low 24 bits, the only ones read).
+     */
+    private static int[] rgbPixels(BufferedImage image) {
+        int w = image.getWidth(), h = image.getHeight();
+        Raster raster = image.getRaster();
+        if (image.getType() == BufferedImage.TYPE_INT_RGB
+                && raster.getSampleModel() instanceof SinglePixelPackedSampleModel sm && sm.getScanlineStride() == w
+                && raster.getDataBuffer() instanceof DataBufferInt buffer && buffer.getOffset() == 0
+                && raster.getSampleModelTranslateX() == 0 && raster.getSampleModelTranslateY() == 0) {
+            return buffer.getData();
+        }
+        return image.getRGB(0, 0, w, h, null, 0, w);
     }
 
     private static void sample(int[] rgb, int w, int h, int x, int y, float[] pad, float[] dst) {

@@ -114,6 +114,82 @@ class ImageFormatsTest {
         assertTrue(e.getMessage().contains("corrupt or truncated"), "webp: " + e.getMessage());
     }
 
+    /**
+     * The decoder copies 8-bit BGR and ABGR images byte by byte instead of through getRGB, and the preprocessor reads
+     * the result's array in place: both must give exactly the pixels getRGB gives, alpha dropped.
+     */
+    @Test
+    void decodedPixelsAreThoseTheReaderGives() throws IOException {
+        BufferedImage scene = ImageIO.read(new ByteArrayInputStream(png));
+        BufferedImage withAlpha = new BufferedImage(scene.getWidth(), scene.getHeight(), BufferedImage.TYPE_INT_ARGB);
+        for (int y = 0; y < scene.getHeight(); y++) {
+            for (int x = 0; x < scene.getWidth(); x++) withAlpha.setRGB(x, y, scene.getRGB(x, y) & (x % 7 == 0 ? 0x80FFFFFF : -1));
+        }
+        ByteArrayOutputStream rgba = new ByteArrayOutputStream();
+        ImageIO.write(withAlpha, "png", rgba);
+        int checked = 0;
+        for (byte[] bytes : List.of(png, rgba.toByteArray(), encode("jpeg"), encode("bmp"))) {
+            BufferedImage read = ImageIO.read(new ByteArrayInputStream(bytes));
+            BufferedImage decoded = ImageDecoder.decode(bytes, Long.MAX_VALUE).image();
+            assertEquals(BufferedImage.TYPE_INT_RGB, decoded.getType());
+            for (int y = 0; y < read.getHeight(); y++) {
+                for (int x = 0; x < read.getWidth(); x++) {
+                    assertEquals(read.getRGB(x, y) & 0xFFFFFF, decoded.getRGB(x, y) & 0xFFFFFF, "type " + read.getType() + " at " + x + "," + y);
+                }
+            }
+            checked |= 1 << read.getType();
+        }
+        assertEquals(1 << BufferedImage.TYPE_3BYTE_BGR | 1 << BufferedImage.TYPE_4BYTE_ABGR, checked,
+                "the inputs cover both byte layouts the decoder copies directly");
+        // a sub-image shares the array at an offset: the preprocessor must read it through getRGB, as before
+        BufferedImage decoded = ImageDecoder.decode(png, Long.MAX_VALUE).image();
+        BufferedImage inner = decoded.getSubimage(3, 2, decoded.getWidth() - 9, decoded.getHeight() - 5);
+        BufferedImage copy = new BufferedImage(inner.getWidth(), inner.getHeight(), BufferedImage.TYPE_INT_RGB);
+        copy.setRGB(0, 0, inner.getWidth(), inner.getHeight(), inner.getRGB(0, 0, inner.getWidth(), inner.getHeight(), null, 0, inner.getWidth()), 0, inner.getWidth());
+        ImagePreprocessor pre = new ImagePreprocessor(engine.manifest().image());
+        assertArrayEquals(pre.pixelValues(copy), pre.pixelValues(inner));
+    }
+
+    /**
+     * PNGs in 8-bit RGB and RGBA are read without ImageIO: each of the five row filters, IDAT split over chunks, and
+     * ancillary chunks ImageIO ignores must give exactly ImageIO's pixels. Other PNGs (palette, an ICC profile, a bad
+     * CRC) go to ImageIO.
+     */
+    @Test
+    void directlyReadPngsHaveImageIosPixels() throws IOException {
+        java.util.Random random = new java.util.Random(7);
+        for (int colour : new int[] {2, 6}) {
+            int w = 37, h = 23, bpp = colour == 6 ? 4 : 3;
+            byte[] raw = new byte[h * w * bpp];
+            for (int i = 0; i < raw.length; i++) raw[i] = (byte) (i % 11 < 6 ? random.nextInt(256) : 40 + i % 7);
+            byte[] png = TestPng.write(w, h, colour, raw, true);
+            BufferedImage direct = PngRgbReader.read(png, Long.MAX_VALUE);
+            assertTrue(direct != null, "colour type " + colour + " is read directly");
+            BufferedImage read = ImageIO.read(new ByteArrayInputStream(png));
+            for (int y = 0; y < h; y++) {
+                for (int x = 0; x < w; x++) {
+                    assertEquals(read.getRGB(x, y) & 0xFFFFFF, direct.getRGB(x, y) & 0xFFFFFF, "colour " + colour + " at " + x + "," + y);
+                }
+            }
+            assertEquals(null, PngRgbReader.read(png, (long) w * h - 1), "too many pixels: ImageIO's path refuses it");
+            byte[] badCrc = png.clone();
+            badCrc[badCrc.length - 20] ^= 1; // inside the last IDAT
+            assertEquals(null, PngRgbReader.read(badCrc, Long.MAX_VALUE));
+            assertEquals(null, PngRgbReader.read(TestPng.write(w, h, colour, raw, false, "iCCP"), Long.MAX_VALUE));
+            for (int cut : new int[] {png.length - 1, png.length - 13, png.length / 2, 40}) {
+                assertEquals(null, PngRgbReader.read(Arrays.copyOf(png, cut), Long.MAX_VALUE), "cut at " + cut);
+            }
+        }
+        BufferedImage indexed = new BufferedImage(8, 8, BufferedImage.TYPE_BYTE_INDEXED);
+        ByteArrayOutputStream palette = new ByteArrayOutputStream();
+        ImageIO.write(indexed, "png", palette);
+        assertEquals(null, PngRgbReader.read(palette.toByteArray(), Long.MAX_VALUE));
+        assertEquals(8, ImageDecoder.decode(palette.toByteArray(), Long.MAX_VALUE).width());
+        byte[] cut = Arrays.copyOf(png, png.length / 2);
+        ImageRejectedException e = assertThrows(ImageRejectedException.class, () -> ask(cut));
+        assertTrue(e.getMessage().contains("corrupt or truncated"), "png: " + e.getMessage());
+    }
+
     /** A CMYK JPEG with no ICC profile (Adobe marker, as Pillow and print workflows write it; red left, blue right). */
     @Test
     void cmykJpegWithoutAnIccProfileDecodesInItsColours() throws IOException {

@@ -1,0 +1,169 @@
+package org.groundchat.inference;
+
+import java.awt.image.BufferedImage;
+import java.awt.image.DataBufferInt;
+import java.util.zip.CRC32;
+import java.util.zip.DataFormatException;
+import java.util.zip.Inflater;
+
+/**
+ * Reads the PNGs most uploads are (8-bit RGB or RGBA, not interlaced) straight into a TYPE_INT_RGB image: one
+ * inflate and the five row filters. ImageIO's reader gives the same pixels but took ~15 ms of a ~65 ms answer for a
+ * 600x360 photo, three times this.
+ *
+ * <p>Anything else gives null and goes to ImageIO, which reads it or refuses it exactly as before: other colour
+ * types and depths, interlacing, an ICC profile or transparency chunk (ImageIO may change pixels for those), a bad
+ * CRC, truncated or surplus data, or more pixels than allowed (ImageIO's path words that refusal).
+ */
+final class PngRgbReader {
+    private static final byte[] SIGNATURE = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+
+    private PngRgbReader() {}
+
+    static boolean isPng(byte[] bytes) {
+        if (bytes.length < SIGNATURE.length) return false;
+        for (int i = 0; i < SIGNATURE.length; i++) if (bytes[i] != SIGNATURE[i]) return false;
+        return true;
+    }
+
+    /** The image, or null when ImageIO should read (or refuse) these bytes. */
+    static BufferedImage read(byte[] png, long maxPixels) {
+        if (!isPng(png)) return null;
+        Chunks chunks = Chunks.parse(png);
+        if (chunks == null) return null;
+        int w = chunks.width, h = chunks.height;
+        if (w <= 0 || h <= 0 || (long) w * h > maxPixels) return null;
+        Inflater inflater = new Inflater();
+        try {
+            return unfilter(png, chunks, inflater, w, h);
+        } catch (DataFormatException e) {
+            return null;
+        } finally {
+            inflater.end();
+        }
+    }
+
+    private static BufferedImage unfilter(byte[] png, Chunks chunks, Inflater inflater, int w, int h)
+            throws DataFormatException {
+        int bpp = chunks.rgba ? 4 : 3, stride = w * bpp;
+        byte[] prev = new byte[stride], cur = new byte[stride], filter = new byte[1];
+        BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        int[] px = ((DataBufferInt) out.getRaster().getDataBuffer()).getData();
+        int[] next = {0}; // the next IDAT to feed the inflater
+        for (int y = 0; y < h; y++) {
+            if (!inflateFully(png, chunks, next, inflater, filter, 1) || !inflateFully(png, chunks, next, inflater, cur, stride)) {
+                return null;
+            }
+            if (!undo(filter[0], cur, prev, bpp)) return null;
+            for (int x = 0, p = 0, row = y * w; x < w; x++, p += bpp) {
+                px[row + x] = (cur[p] & 0xFF) << 16 | (cur[p + 1] & 0xFF) << 8 | (cur[p + 2] & 0xFF);
+            }
+            byte[] t = prev;
+            prev = cur;
+            cur = t;
+        }
+        // ImageIO ignores data past the last row, but a stream that does not end there is not a clean PNG
+        byte[] extra = new byte[1];
+        return inflateFully(png, chunks, next, inflater, extra, 1) || !inflater.finished() ? null : out;
+    }
+
+    /** Fills dst[0, len) from the IDAT stream; false when the stream ends first. */
+    private static boolean inflateFully(byte[] png, Chunks chunks, int[] next, Inflater inflater, byte[] dst, int len)
+            throws DataFormatException {
+        int off = 0;
+        while (off < len) {
+            int n = inflater.inflate(dst, off, len - off);
+            off += n;
+            if (n > 0) continue;
+            if (inflater.finished() || inflater.needsDictionary()) return false;
+            if (inflater.needsInput()) {
+                if (next[0] == chunks.idatCount) return false;
+                int i = next[0]++;
+                inflater.setInput(png, chunks.idatOffset[i], chunks.idatLength[i]);
+            }
+        }
+        return true;
+    }
+
+    /** Undoes one row's filter in place (PNG spec, section 9); false for an unknown filter type. */
+    private static boolean undo(byte type, byte[] cur, byte[] prev, int bpp) {
+        int n = cur.length;
+        switch (type) {
+            case 0 -> { }
+            case 1 -> { for (int i = bpp; i < n; i++) cur[i] += cur[i - bpp]; }
+            case 2 -> { for (int i = 0; i < n; i++) cur[i] += prev[i]; }
+            case 3 -> {
+                for (int i = 0; i < n; i++) {
+                    int left = i >= bpp ? cur[i - bpp] & 0xFF : 0;
+                    cur[i] += (byte) ((left + (prev[i] & 0xFF)) >>> 1);
+                }
+            }
+            case 4 -> {
+                for (int i = 0; i < n; i++) {
+                    int a = i >= bpp ? cur[i - bpp] & 0xFF : 0, b = prev[i] & 0xFF, c = i >= bpp ? prev[i - bpp] & 0xFF : 0;
+                    int pa = Math.abs(b - c), pb = Math.abs(a - c), pc = Math.abs(a + b - 2 * c);
+                    cur[i] += (byte) (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+                }
+            }
+            default -> { return false; }
+        }
+        return true;
+    }
+
+    /** The header and the IDAT chunks' places, after checking every chunk's length and CRC up to IEND. */
+    private static final class Chunks {
+        int width, height, idatCount;
+        boolean rgba;
+        int[] idatOffset = new int[8], idatLength = new int[8];
+
+        static Chunks parse(byte[] png) {
+            Chunks c = new Chunks();
+            CRC32 crc = new CRC32();
+            int p = SIGNATURE.length;
+            boolean header = false;
+            while (true) {
+                if (p + 12 > png.length) return null;
+                long length = readInt(png, p) & 0xFFFFFFFFL;
+                if (length > png.length - p - 12) return null;
+                int len = (int) length, data = p + 8;
+                crc.reset();
+                crc.update(png, p + 4, 4 + len);
+                if ((int) crc.getValue() != readInt(png, data + len)) return null;
+                String type = new String(png, p + 4, 4, java.nio.charset.StandardCharsets.ISO_8859_1);
+                if (!header) {
+                    if (!type.equals("IHDR") || len != 13 || !c.header(png, data)) return null;
+                    header = true;
+                } else if (type.equals("IDAT")) {
+                    c.addIdat(data, len);
+                } else if (type.equals("IEND")) {
+                    return c.idatCount > 0 && data + len + 4 == png.length ? c : null;
+                } else if (type.equals("iCCP") || type.equals("tRNS") || type.equals("IHDR")
+                        || (Character.isUpperCase(type.charAt(0)) && !type.equals("PLTE"))) {
+                    return null; // pixels ImageIO may treat differently, or a critical chunk this reader does not know
+                }
+                p = data + len + 4;
+            }
+        }
+
+        private boolean header(byte[] png, int at) {
+            width = readInt(png, at);
+            height = readInt(png, at + 4);
+            int depth = png[at + 8], colour = png[at + 9], compression = png[at + 10], filter = png[at + 11], interlace = png[at + 12];
+            rgba = colour == 6;
+            return depth == 8 && (colour == 2 || colour == 6) && compression == 0 && filter == 0 && interlace == 0;
+        }
+
+        private void addIdat(int offset, int length) {
+            if (idatCount == idatOffset.length) {
+                idatOffset = java.util.Arrays.copyOf(idatOffset, idatCount * 2);
+                idatLength = java.util.Arrays.copyOf(idatLength, idatCount * 2);
+            }
+            idatOffset[idatCount] = offset;
+            idatLength[idatCount++] = length;
+        }
+
+        private static int readInt(byte[] b, int at) {
+            return (b[at] & 0xFF) << 24 | (b[at + 1] & 0xFF) << 16 | (b[at + 2] & 0xFF) << 8 | (b[at + 3] & 0xFF);
+        }
+    }
+}
