@@ -9,11 +9,9 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.UUID;
 import org.groundchat.chat.view.MessageJson;
 import org.groundchat.inference.GenerationEvents.GenerationResult;
@@ -72,15 +70,12 @@ public class TurnStore {
         ImageEntity image = requestedImage != null ? ImageService.requireOwned(imageId, account) : ImageEntity.findById(imageId);
         if (image == null) throw ChatException.notFound("unknown_image", "No image with id '" + imageId + "'.");
         for (int i = 0; i < drawn.size(); i++) RegionChecks.requireInside(drawn.get(i), image.width, image.height, i + 1);
-        Set<Integer> existing = new HashSet<>();
-        Map<Integer, UUID> regionMessage = new HashMap<>();
-        List<RegionEntity.Placed> places = RegionEntity.placesOf(conversationId);
-        for (RegionEntity.Placed r : places) {
-            existing.add(r.number());
-            regionMessage.put(r.number(), r.messageId());
-        }
-        int first = nextNumber(places);
-        UserText.Resolved resolved = literal ? UserText.literal(text) : UserText.resolve(text, drawn.size(), first, existing);
+        // only the regions the text names, and the next number: not every region of a long conversation
+        Map<Integer, UUID> regionMessage = literal ? Map.of()
+                : RegionEntity.messagesOf(conversationId, UserText.referencedNumbers(text));
+        int first = RegionEntity.nextNumber(conversationId);
+        UserText.Resolved resolved = literal ? UserText.literal(text)
+                : UserText.resolve(text, drawn.size(), first, regionMessage.keySet());
         // a region is a place in one image: asked about another image it would point at nothing
         for (int number : resolved.slots()) {
             UUID messageId = regionMessage.get(number);
@@ -99,6 +94,7 @@ public class TurnStore {
         m.status = MessageEntity.COMPLETE;
         m.slotNumbers = json(resolved.slots());
         m.persist();
+        List<RegionEntity> regions = new ArrayList<>();
         for (int i = 0; i < drawn.size(); i++) {
             PixelBox b = drawn.get(i);
             RegionEntity r = new RegionEntity();
@@ -109,12 +105,13 @@ public class TurnStore {
             r.x1 = b.x1(); r.y1 = b.y1(); r.x2 = b.x2(); r.y2 = b.y2();
             r.source = RegionEntity.USER;
             r.persist();
+            regions.add(r);
         }
         if (!imageId.equals(c.imageId)) c.imageId = imageId;
         if ("New conversation".equals(c.title)) c.title = abbreviate(resolved.display());
         c.updatedAt = Instant.now();
         RegionEntity.flush();
-        return new Accepted(conversationId, m.id, imageId, MessageJson.of(m, RegionEntity.list("messageId", m.id)), null);
+        return new Accepted(conversationId, m.id, imageId, MessageJson.of(m, regions), null);
     }
 
     /**

@@ -43,6 +43,14 @@ public final class UserText {
         return new Resolved(text, plain(text).replaceAll("\\s+", " ").strip(), List.of());
     }
 
+    /** The earlier regions a text names ([n]): the only ones {@link #resolve} needs to know exist. */
+    public static Set<Integer> referencedNumbers(String text) {
+        Set<Integer> numbers = new java.util.TreeSet<>();
+        Matcher m = REF.matcher(text);
+        while (m.find()) if (m.group(1) != null) numbers.add(Integer.parseInt(m.group(1)));
+        return numbers;
+    }
+
     /** User text never carries markup into the model: a typed "<at>" must not act as the trigger token. */
     private static String plain(String s) {
         return s.replace('<', ' ').replace('>', ' ');

@@ -41,6 +41,24 @@ public class RegionEntity extends PanacheEntityBase {
         return list("conversationId = ?1 order by number", conversationId);
     }
 
+    /** The number the conversation's next region gets: one past the highest (its unique index answers this). */
+    public static int nextNumber(UUID conversationId) {
+        return ((Number) getEntityManager().createNativeQuery("select coalesce(max(number), 0) + 1 from regions"
+                + " where conversation_id = ?1").setParameter(1, conversationId).getSingleResult()).intValue();
+    }
+
+    /** The message each of these region numbers belongs to, for the numbers the conversation has. */
+    @SuppressWarnings("unchecked")
+    public static java.util.Map<Integer, UUID> messagesOf(UUID conversationId, java.util.Collection<Integer> numbers) {
+        java.util.Map<Integer, UUID> messages = new java.util.HashMap<>();
+        if (numbers.isEmpty()) return messages;
+        List<Object[]> rows = getEntityManager().createNativeQuery("select number, message_id from regions"
+                + " where conversation_id = ?1 and number in (?2)").setParameter(1, conversationId)
+                .setParameter(2, numbers).getResultList();
+        for (Object[] r : rows) messages.put(((Number) r[0]).intValue(), (UUID) r[1]);
+        return messages;
+    }
+
     /** Where a region is, without its mask and points: what prompts and question checks need. */
     public record Placed(int number, UUID messageId, double x1, double y1, double x2, double y2) {}
 
