@@ -61,6 +61,8 @@ public final class LoadBenchmark {
     static final Set<String> FINAL = Set.of("done", "cancelled", "error");
     /** Events received in the counted seconds, by type: what each answer costs the server to send. */
     final Map<String, AtomicInteger> eventsByType = new ConcurrentSkipListMap<>();
+    /** Sums of the counted answers' server-side timings (the done event's timings and usage), by name. */
+    final Map<String, java.util.concurrent.atomic.DoubleAdder> timingSums = new ConcurrentSkipListMap<>();
     /** Turns sent before this moment (System.nanoTime) are warm-up: answered and checked, not timed or counted. */
     volatile long countFrom;
 
@@ -141,6 +143,10 @@ public final class LoadBenchmark {
         Map<String, Object> perAnswer = new TreeMap<>();
         b.eventsByType.forEach((type, n) -> perAnswer.put(type, Math.round(n.get() * 10.0 / Math.max(1, b.answered.get())) / 10.0));
         out.put("eventsPerAnswer", perAnswer);
+        // where an answer's time went on the server: queueMs is its wait for a worker, the rest its stages
+        Map<String, Object> meanTimings = new TreeMap<>();
+        b.timingSums.forEach((name, sum) -> meanTimings.put(name, Math.round(sum.sum() * 10.0 / Math.max(1, b.answered.get())) / 10.0));
+        out.put("meanTimings", meanTimings);
         Map<String, Integer> err = new LinkedHashMap<>();
         b.errors.forEach((k, v) -> err.put(k, v.get()));
         out.put("errorEvents", err);
@@ -261,6 +267,10 @@ public final class LoadBenchmark {
             if (type.equals("done")) {
                 if (t0 >= countFrom) {
                     latenciesMs.add((System.nanoTime() - t0) / 1e6);
+                    e.path("timings").properties().forEach(f -> timingSums
+                            .computeIfAbsent(f.getKey(), k -> new java.util.concurrent.atomic.DoubleAdder()).add(f.getValue().asDouble()));
+                    timingSums.computeIfAbsent("promptTokens", k -> new java.util.concurrent.atomic.DoubleAdder())
+                            .add(e.path("usage").path("promptTokens").asDouble());
                     answered.incrementAndGet();
                 }
                 return;
