@@ -122,7 +122,7 @@ public final class ImageDecoder {
     private static BufferedImage copyInterleavedBytes(BufferedImage src) {
         int type = src.getType();
         int stride = type == BufferedImage.TYPE_3BYTE_BGR ? 3 : type == BufferedImage.TYPE_4BYTE_ABGR ? 4 : 0;
-        if (stride == 0 || !src.getColorModel().getColorSpace().isCS_sRGB()) return null;
+        if (stride == 0 || src.isAlphaPremultiplied() || !src.getColorModel().getColorSpace().isCS_sRGB()) return null;
         Raster raster = src.getRaster();
         int w = src.getWidth(), h = src.getHeight();
         if (!(raster.getSampleModel() instanceof PixelInterleavedSampleModel sm)

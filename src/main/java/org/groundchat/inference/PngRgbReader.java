@@ -12,11 +12,14 @@ import java.util.zip.Inflater;
  * 600x360 photo, three times this.
  *
  * <p>Anything else gives null and goes to ImageIO, which reads it or refuses it exactly as before: other colour
- * types and depths, interlacing, an ICC profile or transparency chunk (ImageIO may change pixels for those), a bad
- * CRC, truncated or surplus data, or more pixels than allowed (ImageIO's path words that refusal).
+ * types and depths, interlacing, an ICC profile or transparency chunk, IDATs split by other chunks, a bad CRC,
+ * truncated or surplus data, or more pixels than allowed (ImageIO's path words that refusal).
  */
 final class PngRgbReader {
     private static final byte[] SIGNATURE = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+
+    /** The largest array the JVM reliably allocates. */
+    private static final long MAX_ARRAY = Integer.MAX_VALUE - 8;
 
     private PngRgbReader() {}
 
@@ -33,6 +36,11 @@ final class PngRgbReader {
         if (chunks == null) return null;
         int w = chunks.width, h = chunks.height;
         if (w <= 0 || h <= 0 || (long) w * h > maxPixels) return null;
+        // past Java's array limits ImageIO's own refusal applies; and deflate packs at most ~1032 bytes into one, so
+        // data too short for the rows is refused by ImageIO before anything the header claims is allocated
+        int bpp = chunks.rgba ? 4 : 3;
+        if ((long) w * h > MAX_ARRAY || (long) w * bpp + 1 > MAX_ARRAY) return null;
+        if (chunks.idatBytes * 1032L < (long) h * (w * bpp + 1)) return null;
         Inflater inflater = new Inflater();
         try {
             return unfilter(png, chunks, inflater, w, h);
@@ -113,6 +121,7 @@ final class PngRgbReader {
     /** The header and the IDAT chunks' places, after checking every chunk's length and CRC up to IEND. */
     private static final class Chunks {
         int width, height, idatCount;
+        long idatBytes;
         boolean rgba;
         int[] idatOffset = new int[8], idatLength = new int[8];
 
@@ -120,7 +129,7 @@ final class PngRgbReader {
             Chunks c = new Chunks();
             CRC32 crc = new CRC32();
             int p = SIGNATURE.length;
-            boolean header = false;
+            boolean header = false, idatEnded = false;
             while (true) {
                 if (p + 12 > png.length) return null;
                 long length = readInt(png, p) & 0xFFFFFFFFL;
@@ -134,13 +143,16 @@ final class PngRgbReader {
                     if (!type.equals("IHDR") || len != 13 || !c.header(png, data)) return null;
                     header = true;
                 } else if (type.equals("IDAT")) {
+                    // IDATs must follow one another: ImageIO reads only the first run and then finds the data cut
+                    if (idatEnded) return null;
                     c.addIdat(data, len);
                 } else if (type.equals("IEND")) {
                     return c.idatCount > 0 && data + len + 4 == png.length ? c : null;
                 } else if (type.equals("iCCP") || type.equals("tRNS") || type.equals("IHDR")
                         || (Character.isUpperCase(type.charAt(0)) && !type.equals("PLTE"))) {
-                    return null; // pixels ImageIO may treat differently, or a critical chunk this reader does not know
+                    return null; // colours or transparency ImageIO may treat otherwise, or a critical chunk unknown here
                 }
+                if (c.idatCount > 0 && !type.equals("IDAT")) idatEnded = true;
                 p = data + len + 4;
             }
         }
@@ -160,6 +172,7 @@ final class PngRgbReader {
             }
             idatOffset[idatCount] = offset;
             idatLength[idatCount++] = length;
+            idatBytes += length;
         }
 
         private static int readInt(byte[] b, int at) {

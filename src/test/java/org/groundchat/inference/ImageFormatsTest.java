@@ -125,10 +125,20 @@ class ImageFormatsTest {
         for (int y = 0; y < scene.getHeight(); y++) {
             for (int x = 0; x < scene.getWidth(); x++) withAlpha.setRGB(x, y, scene.getRGB(x, y) & (x % 7 == 0 ? 0x80FFFFFF : -1));
         }
+        // interlaced, so the direct PNG reader leaves it to ImageIO, which gives 4-byte ABGR
         ByteArrayOutputStream rgba = new ByteArrayOutputStream();
-        ImageIO.write(withAlpha, "png", rgba);
+        javax.imageio.ImageWriter writer = ImageIO.getImageWritersByFormatName("png").next();
+        javax.imageio.ImageWriteParam param = writer.getDefaultWriteParam();
+        param.setProgressiveMode(javax.imageio.ImageWriteParam.MODE_DEFAULT);
+        try (javax.imageio.stream.ImageOutputStream out = ImageIO.createImageOutputStream(rgba)) {
+            writer.setOutput(out);
+            writer.write(null, new javax.imageio.IIOImage(withAlpha, null, null), param);
+        } finally {
+            writer.dispose();
+        }
+        assertEquals(null, PngRgbReader.read(rgba.toByteArray(), Long.MAX_VALUE), "an interlaced PNG goes to ImageIO");
         int checked = 0;
-        for (byte[] bytes : List.of(png, rgba.toByteArray(), encode("jpeg"), encode("bmp"))) {
+        for (byte[] bytes : List.of(rgba.toByteArray(), encode("jpeg"), encode("bmp"))) {
             BufferedImage read = ImageIO.read(new ByteArrayInputStream(bytes));
             BufferedImage decoded = ImageDecoder.decode(bytes, Long.MAX_VALUE).image();
             assertEquals(BufferedImage.TYPE_INT_RGB, decoded.getType());
@@ -180,6 +190,14 @@ class ImageFormatsTest {
                 assertEquals(null, PngRgbReader.read(Arrays.copyOf(png, cut), Long.MAX_VALUE), "cut at " + cut);
             }
         }
+        // IDATs split by another chunk: ImageIO reads the first run only and refuses the file; so must the decoder
+        byte[] split = TestPng.insertAfterFirstIdat(TestPng.write(9, 7, 2, new byte[9 * 7 * 3], true), "tEXt");
+        assertEquals(null, PngRgbReader.read(split, Long.MAX_VALUE));
+        assertThrows(ImageRejectedException.class, () -> ImageDecoder.decode(split, Long.MAX_VALUE));
+        // a header claiming 50000 x 50000 pixels over a few bytes of data: nothing allocated, ImageIO's refusal
+        byte[] huge = TestPng.withSize(TestPng.write(9, 7, 2, new byte[9 * 7 * 3], false), 50_000, 50_000);
+        assertEquals(null, PngRgbReader.read(huge, Long.MAX_VALUE));
+        assertThrows(ImageRejectedException.class, () -> ImageDecoder.decode(huge, Long.MAX_VALUE));
         BufferedImage indexed = new BufferedImage(8, 8, BufferedImage.TYPE_BYTE_INDEXED);
         ByteArrayOutputStream palette = new ByteArrayOutputStream();
         ImageIO.write(indexed, "png", palette);

@@ -64,6 +64,34 @@ final class TestPng {
         return png.toByteArray();
     }
 
+    /** The PNG with a chunk of the given type (dummy text) inserted right after its first IDAT. */
+    static byte[] insertAfterFirstIdat(byte[] png, String type) {
+        int p = 8;
+        while (!new String(png, p + 4, 4, StandardCharsets.ISO_8859_1).equals("IDAT")) p += 12 + readInt(png, p);
+        p += 12 + readInt(png, p);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.write(png, 0, p);
+        chunk(out, type, "Comment\0between".getBytes(StandardCharsets.ISO_8859_1));
+        out.write(png, p, png.length - p);
+        return out.toByteArray();
+    }
+
+    /** The PNG with its header's width and height replaced (and the header's CRC made right again). */
+    static byte[] withSize(byte[] png, int width, int height) {
+        byte[] ihdr = java.util.Arrays.copyOfRange(png, 16, 29);
+        putInt(ihdr, 0, width);
+        putInt(ihdr, 4, height);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.write(png, 0, 8);
+        chunk(out, "IHDR", ihdr);
+        out.write(png, 33, png.length - 33);
+        return out.toByteArray();
+    }
+
+    private static int readInt(byte[] b, int at) {
+        return (b[at] & 0xFF) << 24 | (b[at + 1] & 0xFF) << 16 | (b[at + 2] & 0xFF) << 8 | (b[at + 3] & 0xFF);
+    }
+
     private static int paeth(int a, int b, int c) {
         int pa = Math.abs(b - c), pb = Math.abs(a - c), pc = Math.abs(a + b - 2 * c);
         return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
