@@ -2,6 +2,7 @@ package org.groundchat.inference;
 
 import java.awt.image.BufferedImage;
 import java.awt.image.DataBufferInt;
+import java.io.ByteArrayOutputStream;
 import java.util.zip.CRC32;
 import java.util.zip.DataFormatException;
 import java.util.zip.Inflater;
@@ -40,10 +41,12 @@ final class PngRgbReader {
         // data too short for the rows is refused by ImageIO before anything the header claims is allocated
         int bpp = chunks.rgba ? 4 : 3;
         if ((long) w * h > MAX_ARRAY || (long) w * bpp + 1 > MAX_ARRAY) return null;
-        if (chunks.idatBytes * 1032L < (long) h * (w * bpp + 1)) return null;
+        byte[] idat = chunks.idat.toByteArray();
+        if (idat.length * 1032L < (long) h * (w * bpp + 1)) return null;
         Inflater inflater = new Inflater();
+        inflater.setInput(idat);
         try {
-            return unfilter(png, chunks, inflater, w, h);
+            return unfilter(inflater, w, h, bpp);
         } catch (DataFormatException e) {
             return null;
         } finally {
@@ -51,17 +54,13 @@ final class PngRgbReader {
         }
     }
 
-    private static BufferedImage unfilter(byte[] png, Chunks chunks, Inflater inflater, int w, int h)
-            throws DataFormatException {
-        int bpp = chunks.rgba ? 4 : 3, stride = w * bpp;
+    private static BufferedImage unfilter(Inflater inflater, int w, int h, int bpp) throws DataFormatException {
+        int stride = w * bpp;
         byte[] prev = new byte[stride], cur = new byte[stride], filter = new byte[1];
         BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
         int[] px = ((DataBufferInt) out.getRaster().getDataBuffer()).getData();
-        int[] next = {0}; // the next IDAT to feed the inflater
         for (int y = 0; y < h; y++) {
-            if (!inflateFully(png, chunks, next, inflater, filter, 1) || !inflateFully(png, chunks, next, inflater, cur, stride)) {
-                return null;
-            }
+            if (!inflateFully(inflater, filter, 1) || !inflateFully(inflater, cur, stride)) return null;
             if (!undo(filter[0], cur, prev, bpp)) return null;
             for (int x = 0, p = 0, row = y * w; x < w; x++, p += bpp) {
                 px[row + x] = (cur[p] & 0xFF) << 16 | (cur[p + 1] & 0xFF) << 8 | (cur[p + 2] & 0xFF);
@@ -72,23 +71,18 @@ final class PngRgbReader {
         }
         // ImageIO ignores data past the last row, but a stream that does not end there is not a clean PNG
         byte[] extra = new byte[1];
-        return inflateFully(png, chunks, next, inflater, extra, 1) || !inflater.finished() ? null : out;
+        return inflateFully(inflater, extra, 1) || !inflater.finished() ? null : out;
     }
 
-    /** Fills dst[0, len) from the IDAT stream; false when the stream ends first. */
-    private static boolean inflateFully(byte[] png, Chunks chunks, int[] next, Inflater inflater, byte[] dst, int len)
-            throws DataFormatException {
-        int off = 0;
-        while (off < len) {
+    /**
+     * Fills dst[0, len) from the image data (all given to the inflater at once); false when it ends first, is cut
+     * short, or needs a preset dictionary.
+     */
+    private static boolean inflateFully(Inflater inflater, byte[] dst, int len) throws DataFormatException {
+        for (int off = 0; off < len; ) {
             int n = inflater.inflate(dst, off, len - off);
+            if (n == 0) return false;
             off += n;
-            if (n > 0) continue;
-            if (inflater.finished() || inflater.needsDictionary()) return false;
-            if (inflater.needsInput()) {
-                if (next[0] == chunks.idatCount) return false;
-                int i = next[0]++;
-                inflater.setInput(png, chunks.idatOffset[i], chunks.idatLength[i]);
-            }
         }
         return true;
     }
@@ -118,18 +112,17 @@ final class PngRgbReader {
         return true;
     }
 
-    /** The header and the IDAT chunks' places, after checking every chunk's length and CRC up to IEND. */
+    /** The header and the image data (the IDAT chunks' contents, joined), after checking every chunk's length and CRC. */
     private static final class Chunks {
-        int width, height, idatCount;
-        long idatBytes;
+        int width, height;
         boolean rgba;
-        int[] idatOffset = new int[8], idatLength = new int[8];
+        final ByteArrayOutputStream idat = new ByteArrayOutputStream();
 
         static Chunks parse(byte[] png) {
             Chunks c = new Chunks();
             CRC32 crc = new CRC32();
             int p = SIGNATURE.length;
-            boolean header = false, idatEnded = false;
+            boolean header = false, idatSeen = false, idatEnded = false;
             while (true) {
                 if (p + 12 > png.length) return null;
                 long length = readInt(png, p) & 0xFFFFFFFFL;
@@ -145,14 +138,15 @@ final class PngRgbReader {
                 } else if (type.equals("IDAT")) {
                     // IDATs must follow one another: ImageIO reads only the first run and then finds the data cut
                     if (idatEnded) return null;
-                    c.addIdat(data, len);
+                    c.idat.write(png, data, len);
+                    idatSeen = true;
                 } else if (type.equals("IEND")) {
-                    return c.idatCount > 0 && data + len + 4 == png.length ? c : null;
+                    return idatSeen && data + len + 4 == png.length ? c : null;
                 } else if (type.equals("iCCP") || type.equals("tRNS") || type.equals("IHDR")
                         || (Character.isUpperCase(type.charAt(0)) && !type.equals("PLTE"))) {
                     return null; // colours or transparency ImageIO may treat otherwise, or a critical chunk unknown here
                 }
-                if (c.idatCount > 0 && !type.equals("IDAT")) idatEnded = true;
+                if (idatSeen && !type.equals("IDAT")) idatEnded = true;
                 p = data + len + 4;
             }
         }
@@ -163,16 +157,6 @@ final class PngRgbReader {
             int depth = png[at + 8], colour = png[at + 9], compression = png[at + 10], filter = png[at + 11], interlace = png[at + 12];
             rgba = colour == 6;
             return depth == 8 && (colour == 2 || colour == 6) && compression == 0 && filter == 0 && interlace == 0;
-        }
-
-        private void addIdat(int offset, int length) {
-            if (idatCount == idatOffset.length) {
-                idatOffset = java.util.Arrays.copyOf(idatOffset, idatCount * 2);
-                idatLength = java.util.Arrays.copyOf(idatLength, idatCount * 2);
-            }
-            idatOffset[idatCount] = offset;
-            idatLength[idatCount++] = length;
-            idatBytes += length;
         }
 
         private static int readInt(byte[] b, int at) {
