@@ -70,10 +70,11 @@ public class TurnStore {
         ImageEntity image = requestedImage != null ? ImageService.requireOwned(imageId, account) : ImageEntity.findById(imageId);
         if (image == null) throw ChatException.notFound("unknown_image", "No image with id '" + imageId + "'.");
         for (int i = 0; i < drawn.size(); i++) RegionChecks.requireInside(drawn.get(i), image.width, image.height, i + 1);
-        // only the regions the text names, and the next number: not every region of a long conversation
+        // only the regions the text names, not every region of a long conversation; and the next number only when
+        // regions are drawn now (only they are numbered: without them, resolve refuses any #k before reading it)
         Map<Integer, UUID> regionMessage = literal ? Map.of()
                 : RegionEntity.messagesOf(conversationId, UserText.referencedNumbers(text));
-        int first = RegionEntity.nextNumber(conversationId);
+        int first = drawn.isEmpty() ? 0 : RegionEntity.nextNumber(conversationId);
         UserText.Resolved resolved = literal ? UserText.literal(text)
                 : UserText.resolve(text, drawn.size(), first, regionMessage.keySet());
         // a region is a place in one image: asked about another image it would point at nothing

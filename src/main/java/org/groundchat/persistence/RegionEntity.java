@@ -3,7 +3,10 @@ package org.groundchat.persistence;
 import io.quarkus.hibernate.orm.panache.PanacheEntityBase;
 import jakarta.persistence.*;
 
+import java.util.Collection;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
 
@@ -49,8 +52,8 @@ public class RegionEntity extends PanacheEntityBase {
 
     /** The message each of these region numbers belongs to, for the numbers the conversation has. */
     @SuppressWarnings("unchecked")
-    public static java.util.Map<Integer, UUID> messagesOf(UUID conversationId, java.util.Collection<Integer> numbers) {
-        java.util.Map<Integer, UUID> messages = new java.util.HashMap<>();
+    public static Map<Integer, UUID> messagesOf(UUID conversationId, Collection<Integer> numbers) {
+        Map<Integer, UUID> messages = new HashMap<>();
         if (numbers.isEmpty()) return messages;
         List<Object[]> rows = getEntityManager().createNativeQuery("select number, message_id from regions"
                 + " where conversation_id = ?1 and number in (?2)").setParameter(1, conversationId)
