@@ -1,6 +1,7 @@
 package org.groundchat.inference;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.groundchat.inference.GenerationEvents.FinishReason;
 import org.groundchat.inference.GenerationEvents.GenerationResult;
@@ -98,12 +99,16 @@ final class AnswerSequence {
     /**
      * Token embeddings of the prompt from position {@code from} on (the positions before come from the prompt
      * cache), image rows at {@code <image>}, box-encoder embeddings (of the slot's box in this image's feature map)
-     * at every slot: the user's drawn boxes and the re-fed boxes of earlier answers.
+     * at every slot: the user's drawn boxes and the re-fed boxes of earlier answers. The slots' boxes go through the
+     * box encoder in one call: a prompt restarted after dropped exchanges re-feeds every kept answer's boxes.
      */
     float[] promptEmbeddings(int from) {
         int d = m.dims().hidden(), imageTokens = m.dims().imageTokens();
         int[] ids = prompt.ids();
         float[] out = new float[(promptPositions() - from) * d];
+        int[] slotRows = new int[prompt.slotPositions().size()];
+        float[] slotBoxes = new float[4 * slotRows.length];
+        int slotsFed = 0;
         int row = 0;
         int slot = 0;
         for (int i = 0; i < ids.length; i++) {
@@ -116,10 +121,18 @@ final class AnswerSequence {
             boolean isSlot = slot < prompt.slotPositions().size() && prompt.slotPositions().get(slot) == i;
             float[] box = isSlot ? prompt.slotBoxes().get(slot++) : null;
             if (row >= from) {
-                float[] e = isSlot ? engine.boxEncode(box, f) : engine.tokenEmbedding(ids[i]);
-                System.arraycopy(e, 0, out, (row - from) * d, d);
+                if (isSlot) {
+                    slotRows[slotsFed] = row - from;
+                    System.arraycopy(box, 0, slotBoxes, 4 * slotsFed++, 4);
+                } else {
+                    System.arraycopy(engine.tokenEmbedding(ids[i]), 0, out, (row - from) * d, d);
+                }
             }
             row++;
+        }
+        if (slotsFed > 0) {
+            float[] encoded = engine.boxEncode(Arrays.copyOf(slotBoxes, 4 * slotsFed), slotsFed, f);
+            for (int k = 0; k < slotsFed; k++) System.arraycopy(encoded, k * d, out, slotRows[k] * d, d);
         }
         return out;
     }
