@@ -6,7 +6,12 @@ import org.eclipse.microprofile.health.HealthCheck;
 import org.eclipse.microprofile.health.HealthCheckResponse;
 import org.eclipse.microprofile.health.Readiness;
 
-/** Readiness goes DOWN as soon as the server begins to stop, so a balancer sends new conversations elsewhere. */
+/**
+ * Readiness goes DOWN as soon as the server begins to stop, so a balancer sends new conversations elsewhere. It also
+ * stays DOWN after a database outage until the answers the outage interrupted are stored as failed: the database
+ * accepts connections a moment before they are, and a client that reads its conversation once the server is ready
+ * must not find an answer still "streaming" that nothing will continue.
+ */
 @Readiness
 @ApplicationScoped
 public class AdmissionReadiness implements HealthCheck {
@@ -15,6 +20,6 @@ public class AdmissionReadiness implements HealthCheck {
 
     @Override
     public HealthCheckResponse call() {
-        return HealthCheckResponse.named("answers").status(!turns.isStopping()).build();
+        return HealthCheckResponse.named("answers").status(!turns.isStopping() && !turns.hasUnrecordedEndings()).build();
     }
 }

@@ -326,6 +326,11 @@ public class TurnCoordinator {
         return stopping;
     }
 
+    /** Whether answers interrupted by a database outage still wait for their end ("failed") to be stored. */
+    public boolean hasUnrecordedEndings() {
+        return !pendingEndings.isEmpty();
+    }
+
     /** Answers running or waiting here (a deletion's guard is not one). */
     private boolean answersInProgress() {
         return active.values().stream().anyMatch(t -> t.slot != null);
