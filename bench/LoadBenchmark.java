@@ -28,6 +28,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.DoubleAdder;
 
 /**
  * Load on a running GroundChat server through its public API: N WebSocket sessions, each in its own conversation,
@@ -62,7 +63,7 @@ public final class LoadBenchmark {
     /** Events received in the counted seconds, by type: what each answer costs the server to send. */
     final Map<String, AtomicInteger> eventsByType = new ConcurrentSkipListMap<>();
     /** Sums of the counted answers' server-side timings (the done event's timings and usage), by name. */
-    final Map<String, java.util.concurrent.atomic.DoubleAdder> timingSums = new ConcurrentSkipListMap<>();
+    final Map<String, DoubleAdder> timingSums = new ConcurrentSkipListMap<>();
     /** Turns sent before this moment (System.nanoTime) are warm-up: answered and checked, not timed or counted. */
     volatile long countFrom;
 
@@ -268,8 +269,8 @@ public final class LoadBenchmark {
                 if (t0 >= countFrom) {
                     latenciesMs.add((System.nanoTime() - t0) / 1e6);
                     e.path("timings").properties().forEach(f -> timingSums
-                            .computeIfAbsent(f.getKey(), k -> new java.util.concurrent.atomic.DoubleAdder()).add(f.getValue().asDouble()));
-                    timingSums.computeIfAbsent("promptTokens", k -> new java.util.concurrent.atomic.DoubleAdder())
+                            .computeIfAbsent(f.getKey(), k -> new DoubleAdder()).add(f.getValue().asDouble()));
+                    timingSums.computeIfAbsent("promptTokens", k -> new DoubleAdder())
                             .add(e.path("usage").path("promptTokens").asDouble());
                     answered.incrementAndGet();
                 }

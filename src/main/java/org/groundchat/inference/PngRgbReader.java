@@ -142,9 +142,10 @@ final class PngRgbReader {
                     idatSeen = true;
                 } else if (type.equals("IEND")) {
                     return idatSeen && data + len + 4 == png.length ? c : null;
-                } else if (type.equals("iCCP") || type.equals("tRNS") || type.equals("IHDR")
+                } else if (type.equals("iCCP") || type.equals("tRNS")
                         || (Character.isUpperCase(type.charAt(0)) && !type.equals("PLTE"))) {
-                    return null; // colours or transparency ImageIO may treat otherwise, or a critical chunk unknown here
+                    // colours or transparency ImageIO may treat otherwise, or a critical chunk (a second IHDR too)
+                    return null;
                 }
                 if (idatSeen && !type.equals("IDAT")) idatEnded = true;
                 p = data + len + 4;
