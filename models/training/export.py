@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import sys
 
@@ -24,26 +25,53 @@ from scenes import IMAGE_SIZE, MEAN, PAD_VALUE, STD  # noqa: E402
 from tokenizer import SPECIAL_TOKENS, WordTokenizer  # noqa: E402
 from world import render_scene  # noqa: E402
 
-BUNDLE_VERSION = "2.0"  # 2: box/point keys (16x16 location grid) from the vision encoder; region features in the box encoder
+BUNDLE_VERSION = "2.1"  # 2: box/point keys (16x16 location grid) from the vision encoder; region features in the box encoder
+# 2.1: the decoder reads a fixed KV buffer and outputs only the new positions' keys and values (DecoderStep)
 OPSET = 17
 PROPOSALS = {"score_threshold": 0.3, "nms_iou": 0.5, "max": 16}
 MAX_NEW_TOKENS = 96
 
 
 class DecoderStep(nn.Module):
-    """Decoder with GenAI's I/O names: flat past_key_values.{i}.key/value in, present.{i}.key/value out."""
+    """The decoder over a fixed KV buffer, with GenAI's I/O names.
+
+    past_key_values.{i}.key/value: [N, heads, M, head_dim] buffers (M = max_seq in the runtime) whose valid columns
+    attention_mask[:, :M] marks; attention_mask[:, M:] marks the L new positions. present.{i}.key/value: the keys and
+    values of the L new positions only, [N, heads, L, head_dim], which the runtime writes into its buffer. The past
+    and the new positions are scored apart and share one softmax, so no step concatenates (copies) the cache, unlike
+    GenAI's default layout where present = concat(past, new). The same weights and results as Decoder.forward.
+    """
 
     def __init__(self, decoder):
         super().__init__()
         self.d = decoder
 
     def forward(self, inputs_embeds, attention_mask, position_ids, *past_flat):
-        past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(len(past_flat) // 2)]
-        logits, hidden, presents = self.d(inputs_embeds, attention_mask, position_ids, past)
-        out = [logits, hidden]
-        for k, v in presents:
+        d = self.d
+        n, l, _ = inputs_embeds.shape
+        m = past_flat[0].shape[2]
+        past_ok = attention_mask[:, :m].view(n, 1, 1, m) > 0
+        qi = torch.arange(l, device=inputs_embeds.device).view(l, 1)
+        kj = torch.arange(l, device=inputs_embeds.device).view(1, l)
+        new_ok = (kj <= qi).view(1, 1, l, l) & (attention_mask[:, m:].view(n, 1, 1, l) > 0)
+        zeros_p = torch.zeros(past_ok.shape, dtype=inputs_embeds.dtype, device=inputs_embeds.device)
+        zeros_n = torch.zeros(new_ok.shape, dtype=inputs_embeds.dtype, device=inputs_embeds.device)
+        bias_p, bias_n = zeros_p.masked_fill(~past_ok, -1e4), zeros_n.masked_fill(~new_ok, -1e4)
+        x = inputs_embeds + d.pos(position_ids)
+        out = []
+        for i, blk in enumerate(d.blocks):
+            a = blk.attn
+            q, k, v = a.qkv(blk.ln1(x)).view(n, l, 3, a.h, a.d).permute(2, 0, 3, 1, 4)
+            pk, pv = past_flat[2 * i], past_flat[2 * i + 1]
+            scale = 1.0 / math.sqrt(a.d)
+            att = torch.cat([(q @ pk.transpose(-1, -2)) * scale + bias_p, (q @ k.transpose(-1, -2)) * scale + bias_n],
+                            -1).softmax(-1)
+            y = att[..., :m] @ pv + att[..., m:] @ v
+            x = x + a.out(y.transpose(1, 2).reshape(n, l, -1))
+            x = x + blk.mlp(blk.ln2(x))
             out += [k, v]
-        return tuple(out)
+        hidden = d.ln(x)
+        return (d.head(hidden), hidden, *out)
 
 
 class VisionEncoderStep(nn.Module):
@@ -94,11 +122,11 @@ def export_all(model, out):
     export(EmbedTokens(model.decoder.tok), (torch.tensor([[1, 2, 3]]),), f"{out}/embed_tokens.onnx",
            ["input_ids"], ["inputs_embeds"], {"input_ids": {0: "batch", 1: "sequence_length"},
                                               "inputs_embeds": {0: "batch", 1: "sequence_length"}})
-    p, l = 5, 3
+    p, l = c.max_seq, 3  # the runtime's buffer holds max_seq positions; the exported graph takes any buffer length
     past = []
     names_in, names_out = ["inputs_embeds", "attention_mask", "position_ids"], ["logits", "hidden_states"]
     dyn = {"inputs_embeds": {0: "batch", 1: "sequence_length"},
-           "attention_mask": {0: "batch", 1: "total_sequence_length"},
+           "attention_mask": {0: "batch", 1: "buffer_and_sequence_length"},
            "position_ids": {0: "batch", 1: "sequence_length"},
            "logits": {0: "batch", 1: "sequence_length"}, "hidden_states": {0: "batch", 1: "sequence_length"}}
     for i in range(c.layers):
@@ -106,10 +134,10 @@ def export_all(model, out):
             past.append(torch.randn(1, c.heads, p, c.head_dim))
             names_in.append(f"past_key_values.{i}.{kind}")
             names_out.append(f"present.{i}.{kind}")
-            dyn[f"past_key_values.{i}.{kind}"] = {0: "batch", 2: "past_sequence_length"}
-            dyn[f"present.{i}.{kind}"] = {0: "batch", 2: "total_sequence_length"}
+            dyn[f"past_key_values.{i}.{kind}"] = {0: "batch", 2: "buffer_length"}
+            dyn[f"present.{i}.{kind}"] = {0: "batch", 2: "sequence_length"}
     export(DecoderStep(model.decoder), (torch.randn(1, l, d), torch.ones(1, p + l, dtype=torch.long),
-                                        torch.arange(p, p + l)[None], *past),
+                                        torch.arange(l)[None], *past),
            f"{out}/decoder.onnx", names_in, names_out, dyn)
     keys = torch.randn(1, c.key_rows, 2 * d)
     fmap = torch.randn(1, c.feature_channels, c.feature_size, c.feature_size)
@@ -133,6 +161,7 @@ def manifest(model, tok, step):
     return {
         "name": "groundchat-shapes-pix2emb",
         "version": BUNDLE_VERSION,
+        "kv_cache": "buffer",
         "trained_steps": step,
         "parameters": sum(p.numel() for p in model.parameters()),
         "files": {"vision_encoder": "vision_encoder.onnx", "embed_tokens": "embed_tokens.onnx",

@@ -52,7 +52,7 @@ final class DecodeBatcher implements AutoCloseable {
         this.onnx = onnx;
         this.dims = dims;
         this.maxBatch = maxBatch;
-        this.batch = new BatchDecoder(onnx, dims);
+        this.batch = new BatchDecoder(onnx, dims, maxBatch);
     }
 
     /**
@@ -154,7 +154,7 @@ final class DecodeBatcher implements AutoCloseable {
                 for (Entry a : active) a.done.completeExceptionally(e);
                 active.clear();
                 batch.close();
-                batch = new BatchDecoder(onnx, dims);
+                batch = new BatchDecoder(onnx, dims, maxBatch);
                 ended = true;
             }
             if (ended) {

@@ -13,7 +13,11 @@ import java.util.Map;
 /**
  * One answer's decoder state: runs {@code decoder.onnx} on new input embeddings with the KV cache of everything
  * fed so far (GenAI's names: {@code past_key_values.%d.key/value} in, {@code present.%d.key/value} out).
- * The present tensors of one step are passed straight back as the next step's past, without copying.
+ *
+ * <p>The cache is a fixed buffer per layer and kind, [1, heads, max_seq, head_dim], that ONNX Runtime reads in place;
+ * {@code attention_mask} marks its first {@link #length()} columns valid. A step's {@code present} holds only the new
+ * positions' keys and values (bundle contract 3), which are written into the buffer after them: nothing already
+ * cached is copied. The buffers come from the engine's pool and go back on {@link #close()}.
  * Not thread-safe: one instance per answer.
  */
 final class KvCacheDecoder implements AutoCloseable {
@@ -28,20 +32,11 @@ final class KvCacheDecoder implements AutoCloseable {
         float[] lastHidden(int d) { return hiddenAt(count - 1, d); }
     }
 
-    /**
-     * Each thread's buffers for a kept prompt's start, one per layer and kind: a feed is synchronous on its thread and
-     * closes the tensors made over them before it returns.
-     */
-    private static final ThreadLocal<List<DirectFloats>> KEPT = ThreadLocal.withInitial(ArrayList::new);
-
     private final OnnxBundle b;
-    private final int layers, heads, headDim, hidden, vocab;
-    private OrtSession.Result previous;
+    private final int layers, heads, headDim, hidden, vocab, maxSeq;
+    /** One buffer per layer and kind (layer 0 key, layer 0 value, ...), each [1, heads, maxSeq, headDim]. */
+    private DirectFloats[] cache;
     private int length;
-    /** The last step's caches as read by {@link #presents()} (the prompt cache keeps them; a joining batch reads them). */
-    private float[][] read;
-    /** A kept prompt's start to continue from (first feed only), or null to start empty. */
-    private PromptCache.Prefix start;
 
     KvCacheDecoder(OnnxBundle bundle, BundleManifest.Dims dims) {
         this.b = bundle;
@@ -50,27 +45,46 @@ final class KvCacheDecoder implements AutoCloseable {
         this.headDim = dims.headDim();
         this.hidden = dims.hidden();
         this.vocab = dims.vocab();
+        this.maxSeq = dims.maxSeq();
+        this.cache = bundle.kvBuffers.acquire(2 * layers);
     }
 
-    /** A decoder whose first feed continues after the kept prompt's first {@code prefix.length()} positions. */
+    /** A decoder that continues after the kept prompt's first {@code prefix.length()} positions. */
     KvCacheDecoder(OnnxBundle bundle, BundleManifest.Dims dims, PromptCache.Prefix prefix) {
         this(bundle, dims);
-        this.start = prefix;
         this.length = prefix.length();
+        for (int slot = 0; slot < cache.length; slot++) {
+            FloatBuffer buf = buffer(slot);
+            float[] kv = prefix.kv()[slot];
+            for (int h = 0; h < heads; h++) {
+                buf.put(h * maxSeq * headDim, kv, h * prefix.stride() * headDim, length * headDim);
+            }
+        }
     }
 
     int length() { return length; }
 
+    /** The whole buffer of a layer's key (slot 2 * layer) or value (2 * layer + 1): [1, heads, maxSeq, headDim]. */
+    FloatBuffer buffer(int slot) {
+        return cache[slot].take(heads * maxSeq * headDim);
+    }
+
     /** Feeds {@code count} embeddings ([count, D] row-major) at positions length..length+count-1. */
     Step feed(float[] embeds, int count) {
+        if (length + count > maxSeq) {
+            throw new InferenceException("The context is full: " + (length + count) + " positions, the model has " + maxSeq);
+        }
         List<OnnxTensor> created = new ArrayList<>();
         try {
             Map<String, OnnxTensorLike> in = new HashMap<>();
             OnnxTensor x = Tensors.floats(b.env, embeds, 1, count, hidden);
             created.add(x);
             in.put("inputs_embeds", x);
-            long[] mask = new long[length + count];
-            java.util.Arrays.fill(mask, 1L);
+            // a prompt's past is at least one (masked) column: the graph cannot reshape an empty one
+            int columnsOfPast = count > 1 ? Math.max(length, 1) : maxSeq;
+            long[] mask = new long[columnsOfPast + count];
+            java.util.Arrays.fill(mask, 0, length, 1L);
+            java.util.Arrays.fill(mask, columnsOfPast, columnsOfPast + count, 1L);
             OnnxTensor am = Tensors.longs(b.env, mask, 1, mask.length);
             created.add(am);
             in.put("attention_mask", am);
@@ -79,32 +93,31 @@ final class KvCacheDecoder implements AutoCloseable {
             OnnxTensor pt = Tensors.longs(b.env, pos, 1, count);
             created.add(pt);
             in.put("position_ids", pt);
-            for (int i = 0; i < layers; i++) {
-                for (String kind : new String[] {"key", "value"}) {
-                    OnnxTensorLike past;
-                    if (previous == null) {
-                        int slot = 2 * i + (kind.equals("key") ? 0 : 1);
-                        OnnxTensor first = start == null ? Tensors.floats(b.env, new float[0], 1, heads, 0, headDim)
-                                : OnnxTensor.createTensor(b.env, kept(start.kv()[slot], slot), new long[] {1, heads, length, headDim});
-                        created.add(first);
-                        past = first;
-                    } else {
-                        past = (OnnxTensor) previous.get("present." + i + "." + kind).orElseThrow();
-                    }
-                    in.put("past_key_values." + i + "." + kind, past);
-                }
+            // one new position reads the whole buffer in place; a prompt (many new positions) gets only the cached
+            // columns, copied: each new position would otherwise score every unused column of the buffer too
+            boolean compact = count > 1;
+            int columns = columnsOfPast;
+            for (int slot = 0; slot < cache.length; slot++) {
+                OnnxTensor past = OnnxTensor.createTensor(b.env, compact ? compactPast(slot) : buffer(slot),
+                        new long[] {1, heads, columns, headDim});
+                created.add(past);
+                in.put(pastName(slot), past);
             }
-            OrtSession.Result r = b.decoder.run(in);
-            float[] logits = Tensors.read(r, "logits");
-            float[] last = new float[vocab];
-            System.arraycopy(logits, (count - 1) * vocab, last, 0, vocab);
-            float[] h = Tensors.read(r, "hidden_states");
-            if (previous != null) previous.close();
-            previous = r;
-            start = null;
-            read = null;
-            length += count;
-            return new Step(last, h, count);
+            try (OrtSession.Result r = b.decoder.run(in)) {
+                float[] logits = Tensors.read(r, "logits");
+                float[] last = new float[vocab];
+                System.arraycopy(logits, (count - 1) * vocab, last, 0, vocab);
+                float[] h = Tensors.read(r, "hidden_states");
+                for (int slot = 0; slot < cache.length; slot++) {
+                    FloatBuffer fresh = Tensors.floatsOf(r, presentName(slot)); // [1, heads, count, headDim]
+                    FloatBuffer buf = buffer(slot);
+                    for (int hd = 0; hd < heads; hd++) {
+                        buf.put((hd * maxSeq + length) * headDim, fresh, hd * count * headDim, count * headDim);
+                    }
+                }
+                length += count;
+                return new Step(last, h, count);
+            }
         } catch (OrtException e) {
             throw new InferenceException("decoder step failed: " + e.getMessage(), e);
         } finally {
@@ -112,50 +125,47 @@ final class KvCacheDecoder implements AutoCloseable {
         }
     }
 
-    /**
-     * The first {@code length} positions of each head of a kept cache ([1, heads, stride, head_dim]), in a direct
-     * buffer that ONNX Runtime reads in place.
-     */
-    private FloatBuffer kept(float[] kv, int slot) {
-        int stride = start.stride();
-        List<DirectFloats> buffers = KEPT.get();
-        while (buffers.size() <= slot) buffers.add(new DirectFloats());
-        FloatBuffer out = buffers.get(slot).take(heads * length * headDim);
-        for (int h = 0; h < heads; h++) out.put(h * length * headDim, kv, h * stride * headDim, length * headDim);
+    /** Each thread's buffers for a prompt's past: a feed is synchronous and closes its tensors before it returns. */
+    private static final ThreadLocal<List<DirectFloats>> COMPACT = ThreadLocal.withInitial(ArrayList::new);
+
+    /** The cached columns of one buffer, [1, heads, length, headDim], in a thread's scratch buffer. */
+    private FloatBuffer compactPast(int slot) {
+        List<DirectFloats> scratch = COMPACT.get();
+        while (scratch.size() <= slot) scratch.add(new DirectFloats());
+        int columns = Math.max(length, 1);
+        FloatBuffer out = scratch.get(slot).take(heads * columns * headDim), buf = buffer(slot);
+        for (int h = 0; h < heads; h++) out.put(h * columns * headDim, buf, h * maxSeq * headDim, columns * headDim);
         return out;
     }
 
-    /** Every layer's key and value cache ({@link #present}), in the order layer 0 key, layer 0 value, layer 1 key... */
+    static String pastName(int slot) {
+        return "past_key_values." + slot / 2 + (slot % 2 == 0 ? ".key" : ".value");
+    }
+
+    static String presentName(int slot) {
+        return "present." + slot / 2 + (slot % 2 == 0 ? ".key" : ".value");
+    }
+
+    /**
+     * Every layer's key and value cache, [heads, length, headDim] each, in the order layer 0 key, layer 0 value, ...:
+     * a copy, for the prompt cache.
+     */
     float[][] presents() {
-        if (read != null) return read;
-        float[][] out = new float[2 * layers][];
-        for (int i = 0; i < layers; i++) {
-            out[2 * i] = present(i, "key");
-            out[2 * i + 1] = present(i, "value");
+        float[][] out = new float[cache.length][];
+        for (int slot = 0; slot < cache.length; slot++) {
+            FloatBuffer buf = buffer(slot);
+            float[] kv = new float[heads * length * headDim];
+            for (int h = 0; h < heads; h++) buf.get(h * maxSeq * headDim, kv, h * length * headDim, length * headDim);
+            out[slot] = kv;
         }
-        read = out;
         return out;
-    }
-
-    /**
-     * The cache of layer {@code layer} ({@code kind} "key" or "value"), [1, heads, length, head_dim] row-major: what
-     * a batch copies when this answer joins it.
-     */
-    float[] present(int layer, String kind) {
-        if (previous == null) throw new IllegalStateException("nothing fed yet");
-        if (read != null) return read[2 * layer + (kind.equals("key") ? 0 : 1)]; // kept by presents(): not copied twice
-        try {
-            return Tensors.read(previous, "present." + layer + "." + kind);
-        } catch (OrtException e) {
-            throw new InferenceException("reading the KV cache failed: " + e.getMessage(), e);
-        }
     }
 
     @Override
     public void close() {
-        if (previous != null) {
-            previous.close();
-            previous = null;
+        if (cache != null) {
+            b.kvBuffers.release(cache);
+            cache = null;
         }
     }
 }

@@ -29,6 +29,8 @@ final class OnnxBundle implements AutoCloseable {
     final OrtEnvironment env = OrtEnvironment.getEnvironment();
     final OrtSession vision, embedTokens, decoder, boxEncoder, boxDecoder, maskDecoder, pointHead, proposalHead;
     final boolean cuda;
+    /** Single answers' KV buffers, reused from answer to answer (a fresh direct buffer per answer costs GC and page faults). */
+    final KvBufferPool kvBuffers = new KvBufferPool();
     private final Map<String, OrtSession> all = new LinkedHashMap<>();
 
     OnnxBundle(BundleManifest m, EngineOptions options) {

@@ -20,6 +20,12 @@ final class Tensors {
         return OnnxTensor.createTensor(env, LongBuffer.wrap(data), shape);
     }
 
+    /** An output's floats as ONNX Runtime gives them (a fresh heap buffer): for copying straight into another buffer. */
+    static FloatBuffer floatsOf(OrtSession.Result r, String name) throws OrtException {
+        OnnxTensor t = (OnnxTensor) r.get(name).orElseThrow(() -> new InferenceException("model output '" + name + "' missing"));
+        return t.getFloatBuffer();
+    }
+
     static float[] read(OrtSession.Result r, String name) throws OrtException {
         OnnxTensor t = (OnnxTensor) r.get(name).orElseThrow(() -> new InferenceException("model output '" + name + "' missing"));
         FloatBuffer fb = t.getFloatBuffer();

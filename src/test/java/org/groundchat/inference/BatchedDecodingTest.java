@@ -88,6 +88,15 @@ class BatchedDecodingTest {
         for (int i = 0; i < prompts.size(); i++) {
             GenerationResult b = together.get(i).get(60, TimeUnit.SECONDS);
             assertSameAnswer(alone.get(i), b, "prompt " + i);
+            // every row is laid out as a batch-1 cache (the same columns, the rest masked): the same bits, not only close
+            for (int k = 0; k < b.regions().size(); k++) {
+                assertArrayEquals(alone.get(i).regions().get(k).normalizedBox(), b.regions().get(k).normalizedBox(),
+                        "prompt " + i + ", box " + k + ": the same bits");
+            }
+            for (int k = 0; k < b.points().size(); k++) {
+                assertEquals(alone.get(i).points().get(k).x(), b.points().get(k).x(), "prompt " + i + ", point " + k);
+                assertEquals(alone.get(i).points().get(k).y(), b.points().get(k).y(), "prompt " + i + ", point " + k);
+            }
             longest = Math.max(longest, b.completionTokens());
             total += b.completionTokens();
         }
