@@ -13,16 +13,17 @@ import java.util.Map;
 /**
  * One {@code decoder.onnx} call per step for several sequences, each feeding one embedding (batch dimension B).
  *
- * <p>Each row owns a fixed slice of one KV buffer per layer and kind, [B, heads, max_seq, head_dim];
+ * <p>Each row owns a slice of one KV buffer per layer and kind, [B, heads, stride, head_dim];
  * {@code attention_mask} marks each row's first {@code length} columns valid, and the one new position. ONNX Runtime
- * reads the buffers in place, and a step's {@code present} holds only the new keys and values (bundle contract 3),
- * written into each row's next column: a step copies nothing already cached. A joining row's cache is copied in once;
- * when a row leaves, the rows after it move up one place (their valid columns only).
+ * reads the buffers in place, and a step's {@code present} holds only the new keys and values (bundle 2.1,
+ * {@code "kv_cache": "buffer"}), written into each row's next column: a step copies nothing already cached. A joining
+ * row's cache is copied in once; when a row leaves, the rows after it move up one place (their valid columns only).
+ * The stride is the one the longest row needs ({@link KvCacheDecoder#strideFor}): it grows in steps of 64 columns, so
+ * every row is laid out anew once per 64 positions, and shrinks when the longest row leaves.
  *
- * <p>Every row is laid out exactly as a batch-1 cache ({@link KvCacheDecoder}): the same columns, the same mask, so
- * each row's result equals its batch-1 result bit for bit (the softmax and the products see the same columns in the
- * same order; masked columns weigh exactly 0). Not thread-safe: the caller driving the batch owns it
- * ({@link DecodeBatcher}).
+ * <p>Every row is laid out as a batch-1 cache ({@link KvCacheDecoder}): the same columns in the same order, the same
+ * mask, so each row's result equals its batch-1 result bit for bit (masked columns weigh exactly 0). Not thread-safe:
+ * the caller driving the batch owns it ({@link DecodeBatcher}).
  */
 final class BatchDecoder implements AutoCloseable {
     /** A step's output rows, in row order: logits [B, V] and hidden states [B, D]. */
@@ -40,10 +41,11 @@ final class BatchDecoder implements AutoCloseable {
 
     private final OnnxBundle b;
     private final BundleManifest.Dims dims;
-    private final int maxRows, heads, headDim, maxSeq, rowFloats;
+    private final int maxRows, heads, headDim, maxSeq;
     private final List<Row> rows = new ArrayList<>();
-    /** One buffer per layer and kind (layer 0 key, layer 0 value, ...), [maxRows, heads, maxSeq, headDim] each. */
+    /** One buffer per layer and kind (layer 0 key, layer 0 value, ...), [rows, heads, stride, headDim] each. */
     private final DirectFloats[] caches;
+    private int stride = KvCacheDecoder.STRIDE_STEP;
 
     BatchDecoder(OnnxBundle bundle, BundleManifest.Dims dims, int maxRows) {
         this.b = bundle;
@@ -52,18 +54,53 @@ final class BatchDecoder implements AutoCloseable {
         this.heads = dims.heads();
         this.headDim = dims.headDim();
         this.maxSeq = dims.maxSeq();
-        this.rowFloats = heads * maxSeq * headDim;
         this.caches = new DirectFloats[2 * dims.layers()];
         for (int i = 0; i < caches.length; i++) caches[i] = new DirectFloats();
     }
 
     int size() { return rows.size(); }
 
+    /** Columns per head in each row's slice of the buffers. */
+    int stride() { return stride; }
+
     /** The rows' keys in row order: the order {@link #step} takes inputs and returns outputs in. */
     List<Object> keys() { return rows.stream().map(r -> r.key).toList(); }
 
+    /** The whole buffer of one layer and kind, with room for maxRows rows of max_seq columns. */
     private FloatBuffer buffer(int slot) {
-        return caches[slot].take(maxRows * rowFloats);
+        return caches[slot].take(maxRows * heads * maxSeq * headDim);
+    }
+
+    /** Where head {@code h} of row {@code i} starts under a stride. */
+    private int offset(int i, int h, int stride) {
+        return (i * heads + h) * stride * headDim;
+    }
+
+    /**
+     * Lays the rows out under a new stride, leaving out row {@code removed} (-1: none) and moving the rows after it
+     * up one place. Every head's valid columns move towards the end when the stride grows (so the last goes first)
+     * and towards the start otherwise (the first goes first): no head overwrites one not yet moved.
+     */
+    private void relayout(int wider, int removed) {
+        int n = rows.size();
+        boolean backwards = wider > stride;
+        for (int slot = 0; slot < caches.length; slot++) {
+            FloatBuffer buf = buffer(slot);
+            for (int k = 0; k < n * heads; k++) {
+                int flat = backwards ? n * heads - 1 - k : k, i = flat / heads, h = flat % heads;
+                if (i == removed) continue;
+                int to = offset(i > removed && removed >= 0 ? i - 1 : i, h, wider), from = offset(i, h, stride);
+                if (to != from) buf.put(to, buf, from, rows.get(i).length * headDim);
+            }
+        }
+        stride = wider;
+    }
+
+    /** The stride the rows need: room for each row's next position. */
+    private int neededStride() {
+        int longest = 0;
+        for (Row row : rows) longest = Math.max(longest, row.length);
+        return KvCacheDecoder.strideFor(longest + 1, maxSeq);
     }
 
     /** Adds a row after the others: copies its prefilled batch-1 cache in and closes it. */
@@ -71,10 +108,12 @@ final class BatchDecoder implements AutoCloseable {
         try {
             if (rows.size() == maxRows) throw new IllegalStateException("the batch is full");
             int i = rows.size(), length = prefilled.length();
+            int wider = KvCacheDecoder.strideFor(length + 1, maxSeq);
+            if (wider > stride) relayout(wider, -1);
             for (int slot = 0; slot < caches.length; slot++) {
                 FloatBuffer to = buffer(slot), from = prefilled.buffer(slot);
                 for (int h = 0; h < heads; h++) {
-                    to.put(i * rowFloats + h * maxSeq * headDim, from, h * maxSeq * headDim, length * headDim);
+                    to.put(offset(i, h, stride), from, h * prefilled.stride() * headDim, length * headDim);
                 }
             }
             rows.add(new Row(key, length));
@@ -83,20 +122,14 @@ final class BatchDecoder implements AutoCloseable {
         }
     }
 
-    /** Removes a row; the rows after it move up one place. */
+    /** Removes a row; the rows after it move up one place, and the stride shrinks if the longest row left. */
     void leave(Object key) {
         for (int i = 0; i < rows.size(); i++) {
             if (rows.get(i).key != key) continue;
-            for (int j = i + 1; j < rows.size(); j++) {
-                int length = rows.get(j).length;
-                for (int slot = 0; slot < caches.length; slot++) {
-                    FloatBuffer buf = buffer(slot);
-                    for (int h = 0; h < heads; h++) {
-                        int column0 = h * maxSeq * headDim;
-                        buf.put((j - 1) * rowFloats + column0, buf, j * rowFloats + column0, length * headDim);
-                    }
-                }
-            }
+            Row gone = rows.get(i);
+            int longest = 0;
+            for (Row row : rows) if (row != gone) longest = Math.max(longest, row.length);
+            relayout(Math.min(stride, KvCacheDecoder.strideFor(longest + 1, maxSeq)), i);
             rows.remove(i);
             return;
         }
@@ -105,28 +138,33 @@ final class BatchDecoder implements AutoCloseable {
     /** Feeds one embedding per row ([B, D] in row order) and returns the rows' logits and hidden states. */
     Output step(float[] embeds) {
         int n = rows.size();
+        for (Row row : rows) {
+            if (row.length >= maxSeq) throw new InferenceException("The context is full: " + maxSeq + " positions");
+        }
+        int wider = neededStride();
+        if (wider > stride) relayout(wider, -1);
+        int columns = stride;
         List<OnnxTensor> created = new ArrayList<>();
         try {
             Map<String, OnnxTensorLike> in = new HashMap<>();
             for (int slot = 0; slot < caches.length; slot++) {
-                OnnxTensor p = OnnxTensor.createTensor(b.env, buffer(slot).slice(0, n * rowFloats),
-                        new long[] {n, heads, maxSeq, headDim});
+                OnnxTensor p = OnnxTensor.createTensor(b.env, buffer(slot).slice(0, offset(n, 0, columns)),
+                        new long[] {n, heads, columns, headDim});
                 created.add(p);
                 in.put(KvCacheDecoder.pastName(slot), p);
             }
             OnnxTensor x = Tensors.floats(b.env, embeds, n, 1, dims.hidden());
             created.add(x);
             in.put("inputs_embeds", x);
-            long[] mask = new long[n * (maxSeq + 1)];
+            long[] mask = new long[n * (columns + 1)];
             long[] pos = new long[n];
             for (int i = 0; i < n; i++) {
                 int length = rows.get(i).length;
-                if (length >= maxSeq) throw new InferenceException("The context is full: " + maxSeq + " positions");
-                java.util.Arrays.fill(mask, i * (maxSeq + 1), i * (maxSeq + 1) + length, 1L);
-                mask[i * (maxSeq + 1) + maxSeq] = 1L;
+                java.util.Arrays.fill(mask, i * (columns + 1), i * (columns + 1) + length, 1L);
+                mask[i * (columns + 1) + columns] = 1L;
                 pos[i] = length;
             }
-            OnnxTensor am = Tensors.longs(b.env, mask, n, maxSeq + 1);
+            OnnxTensor am = Tensors.longs(b.env, mask, n, columns + 1);
             created.add(am);
             in.put("attention_mask", am);
             OnnxTensor pt = Tensors.longs(b.env, pos, n, 1);
@@ -139,7 +177,7 @@ final class BatchDecoder implements AutoCloseable {
                     for (int i = 0; i < n; i++) {
                         int length = rows.get(i).length;
                         for (int h = 0; h < heads; h++) {
-                            buf.put(i * rowFloats + (h * maxSeq + length) * headDim, fresh, (i * heads + h) * headDim, headDim);
+                            buf.put(offset(i, h, columns) + length * headDim, fresh, (i * heads + h) * headDim, headDim);
                         }
                     }
                 }

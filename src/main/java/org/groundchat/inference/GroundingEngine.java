@@ -305,6 +305,9 @@ public final class GroundingEngine implements ChatEngine {
 
     KvCacheDecoder newDecoder(PromptCache.Prefix prefix) { return new KvCacheDecoder(onnx, manifest.dims(), prefix); }
 
+    /** A batch of up to {@code rows} decoders, for tests: the batching thread makes its own. */
+    BatchDecoder newBatchDecoder(int rows) { return new BatchDecoder(onnx, manifest.dims(), rows); }
+
     PromptCache promptCache() { return promptCache; }
 
     int[] banned() { return banned; }

@@ -14,13 +14,18 @@ import java.util.Map;
  * One answer's decoder state: runs {@code decoder.onnx} on new input embeddings with the KV cache of everything
  * fed so far (GenAI's names: {@code past_key_values.%d.key/value} in, {@code present.%d.key/value} out).
  *
- * <p>The cache is a fixed buffer per layer and kind, [1, heads, max_seq, head_dim], that ONNX Runtime reads in place;
+ * <p>The cache is a buffer per layer and kind, [1, heads, stride, head_dim], that ONNX Runtime reads in place;
  * {@code attention_mask} marks its first {@link #length()} columns valid. A step's {@code present} holds only the new
- * positions' keys and values (bundle contract 3), which are written into the buffer after them: nothing already
- * cached is copied. The buffers come from the engine's pool and go back on {@link #close()}.
+ * positions' keys and values (bundle 2.1, {@code "kv_cache": "buffer"}), which are written into the buffer after them:
+ * nothing already cached is copied. The stride grows in steps of {@link #STRIDE_STEP} columns ({@link #strideFor}), so a
+ * step attends at most that many unused columns and the cache is laid out anew once per that many positions. The
+ * buffers come from the engine's pool and go back on {@link #close()}.
  * Not thread-safe: one instance per answer.
  */
 final class KvCacheDecoder implements AutoCloseable {
+    /** Columns a cache's stride grows by: a step attends at most this many unused columns. */
+    static final int STRIDE_STEP = 64;
+
     /** The outputs of one step: logits of the last fed position and the hidden state of every fed position. */
     record Step(float[] lastLogits, float[] hidden, int count) {
         float[] hiddenAt(int i, int d) {
@@ -36,7 +41,7 @@ final class KvCacheDecoder implements AutoCloseable {
     private final int layers, heads, headDim, hidden, vocab, maxSeq;
     /** One buffer per layer and kind (layer 0 key, layer 0 value, ...), each [1, heads, maxSeq, headDim]. */
     private DirectFloats[] cache;
-    private int length;
+    private int length, stride = STRIDE_STEP;
 
     KvCacheDecoder(OnnxBundle bundle, BundleManifest.Dims dims) {
         this.b = bundle;
@@ -47,26 +52,53 @@ final class KvCacheDecoder implements AutoCloseable {
         this.vocab = dims.vocab();
         this.maxSeq = dims.maxSeq();
         this.cache = bundle.kvBuffers.acquire(2 * layers);
+        this.stride = strideFor(1, maxSeq);
+    }
+
+    /** The stride that holds {@code columns} columns: the next multiple of {@link #STRIDE_STEP}, at most max_seq. */
+    static int strideFor(int columns, int maxSeq) {
+        return Math.min(maxSeq, Math.max(1, (columns + STRIDE_STEP - 1) / STRIDE_STEP) * STRIDE_STEP);
     }
 
     /** A decoder that continues after the kept prompt's first {@code prefix.length()} positions. */
     KvCacheDecoder(OnnxBundle bundle, BundleManifest.Dims dims, PromptCache.Prefix prefix) {
         this(bundle, dims);
         this.length = prefix.length();
+        this.stride = strideFor(length + 1, maxSeq);
         for (int slot = 0; slot < cache.length; slot++) {
             FloatBuffer buf = buffer(slot);
             float[] kv = prefix.kv()[slot];
             for (int h = 0; h < heads; h++) {
-                buf.put(h * maxSeq * headDim, kv, h * prefix.stride() * headDim, length * headDim);
+                buf.put(h * stride * headDim, kv, h * prefix.stride() * headDim, length * headDim);
             }
         }
     }
 
     int length() { return length; }
 
-    /** The whole buffer of a layer's key (slot 2 * layer) or value (2 * layer + 1): [1, heads, maxSeq, headDim]. */
+    /** Columns per head in {@link #buffer}: at least {@link #length()}. */
+    int stride() { return stride; }
+
+    /**
+     * The buffer of a layer's key (slot 2 * layer) or value (2 * layer + 1): [1, heads, {@link #stride()}, headDim]
+     * from index 0, within room for max_seq columns.
+     */
     FloatBuffer buffer(int slot) {
         return cache[slot].take(heads * maxSeq * headDim);
+    }
+
+    /**
+     * Makes room for {@code columns} columns per head: a larger stride moves every head's valid columns to its new
+     * place, the last head first so that no head overwrites one not yet moved.
+     */
+    private void reserve(int columns) {
+        if (columns <= stride) return;
+        int wider = strideFor(columns, maxSeq);
+        for (int slot = 0; slot < cache.length; slot++) {
+            FloatBuffer buf = buffer(slot);
+            for (int h = heads - 1; h > 0; h--) buf.put(h * wider * headDim, buf, h * stride * headDim, length * headDim);
+        }
+        stride = wider;
     }
 
     /** Feeds {@code count} embeddings ([count, D] row-major) at positions length..length+count-1. */
@@ -80,8 +112,12 @@ final class KvCacheDecoder implements AutoCloseable {
             OnnxTensor x = Tensors.floats(b.env, embeds, 1, count, hidden);
             created.add(x);
             in.put("inputs_embeds", x);
-            // a prompt's past is at least one (masked) column: the graph cannot reshape an empty one
-            int columnsOfPast = count > 1 ? Math.max(length, 1) : maxSeq;
+            // one new position reads the buffer in place, its stride wide; a prompt (many new positions) gets only the
+            // cached columns, copied: each new position would otherwise score every unused column too. The past is
+            // at least one (masked) column: the graph cannot reshape an empty one.
+            boolean compact = count > 1;
+            if (!compact) reserve(length + 1);
+            int columnsOfPast = compact ? Math.max(length, 1) : stride;
             long[] mask = new long[columnsOfPast + count];
             java.util.Arrays.fill(mask, 0, length, 1L);
             java.util.Arrays.fill(mask, columnsOfPast, columnsOfPast + count, 1L);
@@ -93,13 +129,10 @@ final class KvCacheDecoder implements AutoCloseable {
             OnnxTensor pt = Tensors.longs(b.env, pos, 1, count);
             created.add(pt);
             in.put("position_ids", pt);
-            // one new position reads the whole buffer in place; a prompt (many new positions) gets only the cached
-            // columns, copied: each new position would otherwise score every unused column of the buffer too
-            boolean compact = count > 1;
-            int columns = columnsOfPast;
             for (int slot = 0; slot < cache.length; slot++) {
-                OnnxTensor past = OnnxTensor.createTensor(b.env, compact ? compactPast(slot) : buffer(slot),
-                        new long[] {1, heads, columns, headDim});
+                OnnxTensor past = OnnxTensor.createTensor(b.env,
+                        compact ? compactPast(slot) : buffer(slot).slice(0, heads * stride * headDim),
+                        new long[] {1, heads, columnsOfPast, headDim});
                 created.add(past);
                 in.put(pastName(slot), past);
             }
@@ -108,11 +141,12 @@ final class KvCacheDecoder implements AutoCloseable {
                 float[] last = new float[vocab];
                 System.arraycopy(logits, (count - 1) * vocab, last, 0, vocab);
                 float[] h = Tensors.read(r, "hidden_states");
+                reserve(length + count);
                 for (int slot = 0; slot < cache.length; slot++) {
                     FloatBuffer fresh = Tensors.floatsOf(r, presentName(slot)); // [1, heads, count, headDim]
                     FloatBuffer buf = buffer(slot);
                     for (int hd = 0; hd < heads; hd++) {
-                        buf.put((hd * maxSeq + length) * headDim, fresh, hd * count * headDim, count * headDim);
+                        buf.put((hd * stride + length) * headDim, fresh, hd * count * headDim, count * headDim);
                     }
                 }
                 length += count;
@@ -134,7 +168,7 @@ final class KvCacheDecoder implements AutoCloseable {
         while (scratch.size() <= slot) scratch.add(new DirectFloats());
         int columns = Math.max(length, 1);
         FloatBuffer out = scratch.get(slot).take(heads * columns * headDim), buf = buffer(slot);
-        for (int h = 0; h < heads; h++) out.put(h * columns * headDim, buf, h * maxSeq * headDim, columns * headDim);
+        for (int h = 0; h < heads; h++) out.put(h * columns * headDim, buf, h * stride * headDim, columns * headDim);
         return out;
     }
 
@@ -155,7 +189,7 @@ final class KvCacheDecoder implements AutoCloseable {
         for (int slot = 0; slot < cache.length; slot++) {
             FloatBuffer buf = buffer(slot);
             float[] kv = new float[heads * length * headDim];
-            for (int h = 0; h < heads; h++) buf.get(h * maxSeq * headDim, kv, h * length * headDim, length * headDim);
+            for (int h = 0; h < heads; h++) buf.get(h * stride * headDim, kv, h * length * headDim, length * headDim);
             out[slot] = kv;
         }
         return out;
