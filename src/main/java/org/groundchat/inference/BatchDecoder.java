@@ -1,14 +1,9 @@
 package org.groundchat.inference;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxTensorLike;
 import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * One {@code decoder.onnx} call per step for several sequences, each feeding one embedding (batch dimension B).
@@ -46,6 +41,8 @@ final class BatchDecoder implements AutoCloseable {
     /** One buffer per layer and kind (layer 0 key, layer 0 value, ...), [rows, heads, stride, headDim] each. */
     private final DirectFloats[] caches;
     private int stride = KvCacheDecoder.STRIDE_STEP;
+    /** Step tensors by row count, for the current stride (an entry for another stride is replaced when next used). */
+    private final StepTensors[] byRows;
 
     BatchDecoder(OnnxBundle bundle, BundleManifest.Dims dims, int maxRows) {
         this.b = bundle;
@@ -54,6 +51,7 @@ final class BatchDecoder implements AutoCloseable {
         this.heads = dims.heads();
         this.headDim = dims.headDim();
         this.maxSeq = dims.maxSeq();
+        this.byRows = new StepTensors[maxRows + 1];
         this.caches = new DirectFloats[2 * dims.layers()];
         for (int i = 0; i < caches.length; i++) caches[i] = new DirectFloats();
     }
@@ -143,56 +141,52 @@ final class BatchDecoder implements AutoCloseable {
         }
         int wider = neededStride();
         if (wider > stride) relayout(wider, -1);
+        StepTensors io = tensors(n);
         int columns = stride;
-        List<OnnxTensor> created = new ArrayList<>();
+        io.embeds.put(0, embeds, 0, n * dims.hidden());
+        for (int i = 0; i < n; i++) {
+            int length = rows.get(i).length;
+            for (int c = 0; c <= columns; c++) io.mask.put(i * (columns + 1) + c, c < length || c == columns ? 1L : 0L);
+            io.positions.put(i, length);
+        }
         try {
-            Map<String, OnnxTensorLike> in = new HashMap<>();
-            for (int slot = 0; slot < caches.length; slot++) {
-                OnnxTensor p = OnnxTensor.createTensor(b.env, buffer(slot).slice(0, offset(n, 0, columns)),
-                        new long[] {n, heads, columns, headDim});
-                created.add(p);
-                in.put(KvCacheDecoder.pastName(slot), p);
-            }
-            OnnxTensor x = Tensors.floats(b.env, embeds, n, 1, dims.hidden());
-            created.add(x);
-            in.put("inputs_embeds", x);
-            long[] mask = new long[n * (columns + 1)];
-            long[] pos = new long[n];
-            for (int i = 0; i < n; i++) {
-                int length = rows.get(i).length;
-                java.util.Arrays.fill(mask, i * (columns + 1), i * (columns + 1) + length, 1L);
-                mask[i * (columns + 1) + columns] = 1L;
-                pos[i] = length;
-            }
-            OnnxTensor am = Tensors.longs(b.env, mask, n, columns + 1);
-            created.add(am);
-            in.put("attention_mask", am);
-            OnnxTensor pt = Tensors.longs(b.env, pos, n, 1);
-            created.add(pt);
-            in.put("position_ids", pt);
-            try (OrtSession.Result r = b.decoder.run(in)) {
-                for (int slot = 0; slot < caches.length; slot++) {
-                    FloatBuffer fresh = Tensors.floatsOf(r, KvCacheDecoder.presentName(slot)); // [n, heads, 1, headDim]
-                    FloatBuffer buf = buffer(slot);
-                    for (int i = 0; i < n; i++) {
-                        int length = rows.get(i).length;
-                        for (int h = 0; h < heads; h++) {
-                            buf.put(offset(i, h, columns) + length * headDim, fresh, (i * heads + h) * headDim, headDim);
-                        }
-                    }
-                }
-                for (Row row : rows) row.length++;
-                return new Output(Tensors.read(r, "logits"), Tensors.read(r, "hidden_states"));
-            }
+            io.run();
         } catch (OrtException e) {
             throw new InferenceException("batched decoder step failed: " + e.getMessage(), e);
-        } finally {
-            created.forEach(OnnxTensor::close);
         }
+        for (int slot = 0; slot < caches.length; slot++) {
+            FloatBuffer fresh = io.presents[slot], buf = buffer(slot); // fresh: [n, heads, 1, headDim]
+            for (int i = 0; i < n; i++) {
+                int length = rows.get(i).length;
+                for (int h = 0; h < heads; h++) {
+                    buf.put(offset(i, h, columns) + length * headDim, fresh, (i * heads + h) * headDim, headDim);
+                }
+            }
+        }
+        for (Row row : rows) row.length++;
+        float[] logits = new float[n * dims.vocab()], hidden = new float[n * dims.hidden()];
+        io.logits.get(0, logits);
+        io.hidden.get(0, hidden);
+        return new Output(logits, hidden);
+    }
+
+    /** The step tensors for {@code n} rows under the current stride: kept per row count until the stride changes. */
+    private StepTensors tensors(int n) {
+        StepTensors io = byRows[n];
+        if (io != null && io.fits(n, stride)) return io;
+        if (io != null) io.close();
+        int columns = stride;
+        io = new StepTensors(b, dims, n, columns, slot -> buffer(slot).slice(0, offset(n, 0, columns)));
+        byRows[n] = io;
+        return io;
     }
 
     @Override
     public void close() {
+        for (int n = 0; n < byRows.length; n++) {
+            if (byRows[n] != null) byRows[n].close();
+            byRows[n] = null;
+        }
         rows.clear();
     }
 }

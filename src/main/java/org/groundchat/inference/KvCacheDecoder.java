@@ -40,18 +40,22 @@ final class KvCacheDecoder implements AutoCloseable {
     private final OnnxBundle b;
     private final int layers, heads, headDim, hidden, vocab, maxSeq;
     /** One buffer per layer and kind (layer 0 key, layer 0 value, ...), each [1, heads, maxSeq, headDim]. */
+    private KvBufferPool.CacheSet set;
     private DirectFloats[] cache;
     private int length, stride = STRIDE_STEP;
+    private final BundleManifest.Dims dims;
 
     KvCacheDecoder(OnnxBundle bundle, BundleManifest.Dims dims) {
         this.b = bundle;
+        this.dims = dims;
         this.layers = dims.layers();
         this.heads = dims.heads();
         this.headDim = dims.headDim();
         this.hidden = dims.hidden();
         this.vocab = dims.vocab();
         this.maxSeq = dims.maxSeq();
-        this.cache = bundle.kvBuffers.acquire(2 * layers);
+        this.set = bundle.kvBuffers.acquire(2 * layers, (maxSeq + STRIDE_STEP - 1) / STRIDE_STEP);
+        this.cache = set.buffers;
         this.stride = strideFor(1, maxSeq);
     }
 
@@ -106,18 +110,17 @@ final class KvCacheDecoder implements AutoCloseable {
         if (length + count > maxSeq) {
             throw new InferenceException("The context is full: " + (length + count) + " positions, the model has " + maxSeq);
         }
+        if (count == 1) return step(embeds);
         List<OnnxTensor> created = new ArrayList<>();
         try {
             Map<String, OnnxTensorLike> in = new HashMap<>();
             OnnxTensor x = Tensors.floats(b.env, embeds, 1, count, hidden);
             created.add(x);
             in.put("inputs_embeds", x);
-            // one new position reads the buffer in place, its stride wide; a prompt (many new positions) gets only the
-            // cached columns, copied: each new position would otherwise score every unused column too. The past is
-            // at least one (masked) column: the graph cannot reshape an empty one.
-            boolean compact = count > 1;
-            if (!compact) reserve(length + 1);
-            int columnsOfPast = compact ? Math.max(length, 1) : stride;
+            // a prompt (many new positions) gets only the cached columns, copied: each new position would otherwise
+            // score every unused column too. The past is at least one (masked) column: the graph cannot reshape an
+            // empty one.
+            int columnsOfPast = Math.max(length, 1);
             long[] mask = new long[columnsOfPast + count];
             java.util.Arrays.fill(mask, 0, length, 1L);
             java.util.Arrays.fill(mask, columnsOfPast, columnsOfPast + count, 1L);
@@ -130,9 +133,7 @@ final class KvCacheDecoder implements AutoCloseable {
             created.add(pt);
             in.put("position_ids", pt);
             for (int slot = 0; slot < cache.length; slot++) {
-                OnnxTensor past = OnnxTensor.createTensor(b.env,
-                        compact ? compactPast(slot) : buffer(slot).slice(0, heads * stride * headDim),
-                        new long[] {1, heads, columnsOfPast, headDim});
+                OnnxTensor past = OnnxTensor.createTensor(b.env, compactPast(slot), new long[] {1, heads, columnsOfPast, headDim});
                 created.add(past);
                 in.put(pastName(slot), past);
             }
@@ -157,6 +158,35 @@ final class KvCacheDecoder implements AutoCloseable {
         } finally {
             created.forEach(OnnxTensor::close);
         }
+    }
+
+    /** One new position: reads the buffer in place, its stride wide, through tensors kept from step to step. */
+    private Step step(float[] embeds) {
+        reserve(length + 1);
+        // the cache's tensors for this stride, made by the first answer that reached it and kept with the buffers
+        int index = (stride + STRIDE_STEP - 1) / STRIDE_STEP - 1, columns = stride;
+        StepTensors io = set.steps[index];
+        if (io == null) {
+            io = new StepTensors(b, dims, 1, columns, slot -> buffer(slot).slice(0, heads * columns * headDim));
+            set.steps[index] = io;
+        }
+        io.embeds.put(0, embeds);
+        for (int c = 0; c <= stride; c++) io.mask.put(c, c < length || c == stride ? 1L : 0L);
+        io.positions.put(0, length);
+        try {
+            io.run();
+        } catch (OrtException e) {
+            throw new InferenceException("decoder step failed: " + e.getMessage(), e);
+        }
+        for (int slot = 0; slot < cache.length; slot++) {
+            FloatBuffer buf = buffer(slot);
+            for (int h = 0; h < heads; h++) buf.put((h * stride + length) * headDim, io.presents[slot], h * headDim, headDim);
+        }
+        length++;
+        float[] last = new float[vocab], h = new float[hidden];
+        io.logits.get(0, last);
+        io.hidden.get(0, h);
+        return new Step(last, h, 1);
     }
 
     /** Each thread's buffers for a prompt's past: a feed is synchronous and closes its tensors before it returns. */
@@ -198,8 +228,9 @@ final class KvCacheDecoder implements AutoCloseable {
     @Override
     public void close() {
         if (cache != null) {
-            b.kvBuffers.release(cache);
+            b.kvBuffers.release(set);
             cache = null;
+            set = null;
         }
     }
 }

@@ -191,6 +191,7 @@ final class OnnxBundle implements AutoCloseable {
 
     @Override
     public void close() {
+        kvBuffers.close();
         for (OrtSession s : all.values()) {
             try {
                 s.close();
