@@ -26,7 +26,7 @@ from tokenizer import SPECIAL_TOKENS, WordTokenizer  # noqa: E402
 from world import render_scene  # noqa: E402
 
 BUNDLE_VERSION = "2.1"  # 2: box/point keys (16x16 location grid) from the vision encoder; region features in the box encoder
-# 2.1: the decoder reads a fixed KV buffer and outputs only the new positions' keys and values (DecoderStep)
+# 2.1: the decoder reads a KV buffer (of any width) and outputs only the new positions' keys and values (DecoderStep)
 OPSET = 17
 PROPOSALS = {"score_threshold": 0.3, "nms_iou": 0.5, "max": 16}
 MAX_NEW_TOKENS = 96
