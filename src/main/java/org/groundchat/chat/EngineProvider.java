@@ -23,7 +23,7 @@ public class EngineProvider {
     @ConfigProperty(name = "groundchat.model.threads", defaultValue = "0")
     int threads;
     /** Answers running at the same time that share one decoder call per step (1: each decodes alone). */
-    @ConfigProperty(name = "groundchat.inference.max-batch", defaultValue = "4")
+    @ConfigProperty(name = "groundchat.inference.max-batch", defaultValue = "6")
     int maxBatch;
     /**
      * Prefilled prompts kept (their KV caches, at most ~2 MB each): a conversation's next turn, or another question

@@ -71,7 +71,7 @@ public class TurnCoordinator {
      * Answers generated at the same time. The engine decodes answers that run together in one batch
      * (groundchat.inference.max-batch), so a worker per batch place keeps the batch full.
      */
-    @ConfigProperty(name = "groundchat.inference.workers", defaultValue = "4")
+    @ConfigProperty(name = "groundchat.inference.workers", defaultValue = "6")
     int workers;
     @ConfigProperty(name = "groundchat.inference.max-queue", defaultValue = "64")
     int maxQueue;
