@@ -142,13 +142,8 @@ final class BatchDecoder implements AutoCloseable {
         int wider = neededStride();
         if (wider > stride) relayout(wider, -1);
         StepTensors io = tensors(n);
-        int columns = stride;
         io.embeds.put(0, embeds, 0, n * dims.hidden());
-        for (int i = 0; i < n; i++) {
-            int length = rows.get(i).length;
-            for (int c = 0; c <= columns; c++) io.mask.put(i * (columns + 1) + c, c < length || c == columns ? 1L : 0L);
-            io.positions.put(i, length);
-        }
+        for (int i = 0; i < n; i++) io.place(i, rows.get(i).length);
         try {
             io.run();
         } catch (OrtException e) {
@@ -159,7 +154,7 @@ final class BatchDecoder implements AutoCloseable {
             for (int i = 0; i < n; i++) {
                 int length = rows.get(i).length;
                 for (int h = 0; h < heads; h++) {
-                    buf.put(offset(i, h, columns) + length * headDim, fresh, (i * heads + h) * headDim, headDim);
+                    buf.put(offset(i, h, stride) + length * headDim, fresh, (i * heads + h) * headDim, headDim);
                 }
             }
         }

@@ -83,7 +83,7 @@ public record BundleManifest(Path dir, String version, Map<String, String> files
         // before the rest is parsed, so a bundle of another contract is named as such, not as a missing key
         requireSupportedVersion(version);
         if (!"buffer".equals(root.path("kv_cache").asText())) {
-            // the decoder's KV layout changed in 2.1: the engine feeds a fixed buffer and reads only the new positions
+            // the decoder's KV layout changed in 2.1: the engine feeds a KV buffer and reads only the new positions
             throw new InferenceException("Model bundle version " + version + " has a decoder that concatenates its KV cache;"
                     + " this engine needs bundle 2.1 (\"kv_cache\": \"buffer\"): re-export it with models/training/export.py");
         }

@@ -39,10 +39,9 @@ final class KvCacheDecoder implements AutoCloseable {
 
     private final OnnxBundle b;
     private final int layers, heads, headDim, hidden, vocab, maxSeq;
-    /** One buffer per layer and kind (layer 0 key, layer 0 value, ...), each [1, heads, maxSeq, headDim]. */
+    /** The pooled cache: one buffer per layer and kind (layer 0 key, layer 0 value, ...), room for maxSeq columns each. */
     private KvBufferPool.CacheSet set;
-    private DirectFloats[] cache;
-    private int length, stride = STRIDE_STEP;
+    private int length, stride;
     private final BundleManifest.Dims dims;
 
     KvCacheDecoder(OnnxBundle bundle, BundleManifest.Dims dims) {
@@ -55,7 +54,6 @@ final class KvCacheDecoder implements AutoCloseable {
         this.vocab = dims.vocab();
         this.maxSeq = dims.maxSeq();
         this.set = bundle.kvBuffers.acquire(2 * layers, (maxSeq + STRIDE_STEP - 1) / STRIDE_STEP);
-        this.cache = set.buffers;
         this.stride = strideFor(1, maxSeq);
     }
 
@@ -69,7 +67,7 @@ final class KvCacheDecoder implements AutoCloseable {
         this(bundle, dims);
         this.length = prefix.length();
         this.stride = strideFor(length + 1, maxSeq);
-        for (int slot = 0; slot < cache.length; slot++) {
+        for (int slot = 0; slot < set.buffers.length; slot++) {
             FloatBuffer buf = buffer(slot);
             float[] kv = prefix.kv()[slot];
             for (int h = 0; h < heads; h++) {
@@ -88,7 +86,7 @@ final class KvCacheDecoder implements AutoCloseable {
      * from index 0, within room for max_seq columns.
      */
     FloatBuffer buffer(int slot) {
-        return cache[slot].take(heads * maxSeq * headDim);
+        return set.buffers[slot].take(heads * maxSeq * headDim);
     }
 
     /**
@@ -98,7 +96,7 @@ final class KvCacheDecoder implements AutoCloseable {
     private void reserve(int columns) {
         if (columns <= stride) return;
         int wider = strideFor(columns, maxSeq);
-        for (int slot = 0; slot < cache.length; slot++) {
+        for (int slot = 0; slot < set.buffers.length; slot++) {
             FloatBuffer buf = buffer(slot);
             for (int h = heads - 1; h > 0; h--) buf.put(h * wider * headDim, buf, h * stride * headDim, length * headDim);
         }
@@ -132,7 +130,7 @@ final class KvCacheDecoder implements AutoCloseable {
             OnnxTensor pt = Tensors.longs(b.env, pos, 1, count);
             created.add(pt);
             in.put("position_ids", pt);
-            for (int slot = 0; slot < cache.length; slot++) {
+            for (int slot = 0; slot < set.buffers.length; slot++) {
                 OnnxTensor past = OnnxTensor.createTensor(b.env, compactPast(slot), new long[] {1, heads, columnsOfPast, headDim});
                 created.add(past);
                 in.put(pastName(slot), past);
@@ -143,7 +141,7 @@ final class KvCacheDecoder implements AutoCloseable {
                 System.arraycopy(logits, (count - 1) * vocab, last, 0, vocab);
                 float[] h = Tensors.read(r, "hidden_states");
                 reserve(length + count);
-                for (int slot = 0; slot < cache.length; slot++) {
+                for (int slot = 0; slot < set.buffers.length; slot++) {
                     FloatBuffer fresh = Tensors.floatsOf(r, presentName(slot)); // [1, heads, count, headDim]
                     FloatBuffer buf = buffer(slot);
                     for (int hd = 0; hd < heads; hd++) {
@@ -171,14 +169,13 @@ final class KvCacheDecoder implements AutoCloseable {
             set.steps[index] = io;
         }
         io.embeds.put(0, embeds);
-        for (int c = 0; c <= stride; c++) io.mask.put(c, c < length || c == stride ? 1L : 0L);
-        io.positions.put(0, length);
+        io.place(0, length);
         try {
             io.run();
         } catch (OrtException e) {
             throw new InferenceException("decoder step failed: " + e.getMessage(), e);
         }
-        for (int slot = 0; slot < cache.length; slot++) {
+        for (int slot = 0; slot < set.buffers.length; slot++) {
             FloatBuffer buf = buffer(slot);
             for (int h = 0; h < heads; h++) buf.put((h * stride + length) * headDim, io.presents[slot], h * headDim, headDim);
         }
@@ -215,8 +212,8 @@ final class KvCacheDecoder implements AutoCloseable {
      * a copy, for the prompt cache.
      */
     float[][] presents() {
-        float[][] out = new float[cache.length][];
-        for (int slot = 0; slot < cache.length; slot++) {
+        float[][] out = new float[set.buffers.length][];
+        for (int slot = 0; slot < set.buffers.length; slot++) {
             FloatBuffer buf = buffer(slot);
             float[] kv = new float[heads * length * headDim];
             for (int h = 0; h < heads; h++) buf.get(h * stride * headDim, kv, h * length * headDim, length * headDim);
@@ -227,9 +224,8 @@ final class KvCacheDecoder implements AutoCloseable {
 
     @Override
     public void close() {
-        if (cache != null) {
+        if (set != null) {
             b.kvBuffers.release(set);
-            cache = null;
             set = null;
         }
     }

@@ -24,7 +24,7 @@ import java.util.function.IntFunction;
  */
 final class StepTensors implements AutoCloseable {
     final int rows, columns;
-    /** [rows, 1, hidden] inputs, [rows, columns + 1] mask, [rows, 1] positions: written before each step. */
+    /** [rows, 1, hidden] inputs, and the [rows, columns + 1] mask and [rows, 1] positions that {@link #place} writes. */
     final FloatBuffer embeds;
     final LongBuffer mask, positions;
     /** [rows, 1, vocab] logits, [rows, 1, hidden] hidden states, [rows, heads, 1, headDim] per layer and kind. */
@@ -62,6 +62,17 @@ final class StepTensors implements AutoCloseable {
             close();
             throw new InferenceException("decoder step tensors: " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Sets row {@code row}'s mask and position for a step after {@code length} cached positions: its first
+     * {@code length} columns and the new position attend, the rest of its columns are unused.
+     */
+    void place(int row, int length) {
+        int from = row * (columns + 1);
+        for (int c = 0; c < columns; c++) mask.put(from + c, c < length ? 1L : 0L);
+        mask.put(from + columns, 1L);
+        positions.put(row, length);
     }
 
     /** Whether these tensors fit a step of {@code rows} rows over {@code columns} columns. */
