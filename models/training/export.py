@@ -33,9 +33,10 @@ MAX_NEW_TOKENS = 96
 
 
 class DecoderStep(nn.Module):
-    """The decoder over a fixed KV buffer, with GenAI's I/O names.
+    """The decoder over a KV buffer, with GenAI's I/O names.
 
-    past_key_values.{i}.key/value: [N, heads, M, head_dim] buffers (M = max_seq in the runtime) whose valid columns
+    past_key_values.{i}.key/value: [N, heads, M, head_dim] buffers (M: the runtime's stride, a multiple of 64 up to
+    max_seq) whose valid columns
     attention_mask[:, :M] marks; attention_mask[:, M:] marks the L new positions. present.{i}.key/value: the keys and
     values of the L new positions only, [N, heads, L, head_dim], which the runtime writes into its buffer. The past
     and the new positions are scored apart and share one softmax, so no step concatenates (copies) the cache, unlike
